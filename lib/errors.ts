@@ -1,0 +1,47 @@
+/**
+ * The one error type fleet-ts throws. Every failure has a stable `code` that callers and tests
+ * match on, a `retryable` marker that tells loops whether backing off and trying again can help,
+ * and an optional `cause`. Messages say what, where and why, for a human.
+ */
+export type FleetErrorCode =
+  // unit/: the unit model
+  | 'UNIT_FILE_INVALID'
+  | 'UNIT_NAME_INVALID'
+  | 'UNIT_OPTIONS_INVALID'
+  | 'STATE_INVALID'
+  | 'STATE_TRANSITION_INVALID'
+  // test harnesses and tooling
+  | 'HARNESS_MISSING_BINARY'
+  | 'HARNESS_START_FAILED'
+  | 'HARNESS_COMMAND_FAILED'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'INTERNAL';
+
+export interface FleetErrorOptions {
+  readonly retryable?: boolean;
+  readonly cause?: unknown;
+}
+
+export class FleetError extends Error {
+  override readonly name: string = 'FleetError';
+  readonly code: FleetErrorCode;
+  readonly retryable: boolean;
+
+  constructor(code: FleetErrorCode, message: string, options: FleetErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/** True when `err` is a FleetError, optionally with the given code. */
+export function isFleetError(err: unknown, code?: FleetErrorCode): err is FleetError {
+  return err instanceof FleetError && (code === undefined || err.code === code);
+}
+
+/** Renders any thrown value as a one-line message, for logs and CLI output. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
