@@ -46,7 +46,12 @@ export function unitFileFromOptions(
   options: readonly { readonly section: string; readonly name: string; readonly value: string }[],
   file: string,
 ): UnitResult<UnitFile> {
-  const built: UnitOption[] = options.map((o) => ({ section: o.section, name: o.name, value: o.value, line: 0 }));
+  const built: UnitOption[] = options.map((o) => ({
+    section: o.section,
+    name: o.name,
+    value: o.value,
+    line: 0,
+  }));
   const parsed = parseUnitFile(serializeUnitFile(built), file);
   if (!parsed.ok) return parsed;
   const problems: UnitProblem[] = [];

@@ -139,7 +139,11 @@ export function parseUnitFile(input: string | Uint8Array, file: string): UnitRes
         return;
       }
       if (name.includes('[') || name.includes(']')) {
-        problems.push({ file, line, message: `invalid section header ${JSON.stringify(l)}: brackets in the name` });
+        problems.push({
+          file,
+          line,
+          message: `invalid section header ${JSON.stringify(l)}: brackets in the name`,
+        });
         section = null;
         return;
       }
@@ -179,7 +183,8 @@ export function parseUnitFile(input: string | Uint8Array, file: string): UnitRes
         line,
         section,
         option: name,
-        message: 'value ends in a lone backslash (after trimming), which cannot be written back; remove or double it',
+        message:
+          'value ends in a lone backslash (after trimming), which cannot be written back; remove or double it',
       });
       return;
     }
