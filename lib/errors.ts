@@ -10,6 +10,10 @@ export type FleetErrorCode =
   | 'UNIT_OPTIONS_INVALID'
   | 'STATE_INVALID'
   | 'STATE_TRANSITION_INVALID'
+  // registry/: the store
+  | 'REGISTRY_UNAVAILABLE'
+  | 'REGISTRY_CORRUPT'
+  | 'MACHINE_ID_IN_USE'
   // test harnesses and tooling
   | 'HARNESS_MISSING_BINARY'
   | 'HARNESS_START_FAILED'

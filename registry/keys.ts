@@ -1,0 +1,90 @@
+/**
+ * The whole etcd key layout, in one place (DESIGN.md). Every key lives under a configurable
+ * prefix (default `/fleet/`). Values are versioned JSON (see codec.ts).
+ *
+ * | key                          | value                                  | written by | lifetime             |
+ * |------------------------------|----------------------------------------|------------|----------------------|
+ * | unit/<name>                  | options, hash, parsed [X-Fleet]        | API        | until destroy        |
+ * | desired/<name>               | desired state                          | API        | until destroy        |
+ * | global/<name>                | hash + desired state of a global unit  | API        | until destroy        |
+ * | schedule/<machine>/<name>    | hash + desired state for that machine  | engine     | until unscheduled    |
+ * | placement/<name>             | the machine a unit is scheduled on     | engine     | until unscheduled    |
+ * | machines/<machine>           | public IP, metadata, version           | agent      | agent's lease        |
+ * | metadata/<machine>/<key>     | metadata set through the API           | API        | until removed        |
+ * | state/<name>/<machine>       | load/active/sub state, hash, time      | agent      | agent's lease        |
+ * | engine/leader                | the leading engine's machine ID        | engines    | leader's lease       |
+ *
+ * `schedule/<machine>/` is what one agent watches (with `global/`), so a submission wakes one
+ * agent, not the cluster. `placement/<name>` is the reverse index the engine writes in the same
+ * transaction, so destroy and the API find a unit's machine without scanning.
+ */
+export class KeyLayout {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    if (!prefix.endsWith('/')) this.prefix = `${prefix}/`;
+  }
+
+  unit(name: string): string {
+    return `${this.prefix}unit/${name}`;
+  }
+  get units(): string {
+    return `${this.prefix}unit/`;
+  }
+  desired(name: string): string {
+    return `${this.prefix}desired/${name}`;
+  }
+  get desiredAll(): string {
+    return `${this.prefix}desired/`;
+  }
+  global(name: string): string {
+    return `${this.prefix}global/${name}`;
+  }
+  get globals(): string {
+    return `${this.prefix}global/`;
+  }
+  schedule(machine: string, name: string): string {
+    return `${this.prefix}schedule/${machine}/${name}`;
+  }
+  machineSchedule(machine: string): string {
+    return `${this.prefix}schedule/${machine}/`;
+  }
+  get schedules(): string {
+    return `${this.prefix}schedule/`;
+  }
+  placement(name: string): string {
+    return `${this.prefix}placement/${name}`;
+  }
+  get placements(): string {
+    return `${this.prefix}placement/`;
+  }
+  machine(id: string): string {
+    return `${this.prefix}machines/${id}`;
+  }
+  get machines(): string {
+    return `${this.prefix}machines/`;
+  }
+  metadata(machine: string, key: string): string {
+    return `${this.prefix}metadata/${machine}/${key}`;
+  }
+  get metadataAll(): string {
+    return `${this.prefix}metadata/`;
+  }
+  state(name: string, machine: string): string {
+    return `${this.prefix}state/${name}/${machine}`;
+  }
+  unitStates(name: string): string {
+    return `${this.prefix}state/${name}/`;
+  }
+  get states(): string {
+    return `${this.prefix}state/`;
+  }
+  get leader(): string {
+    return `${this.prefix}engine/leader`;
+  }
+
+  /** The last path segment of a key under `base` (a unit name or machine ID). */
+  tail(key: string, base: string): string {
+    return key.slice(base.length);
+  }
+}
+
+export const DEFAULT_PREFIX = '/fleet/';

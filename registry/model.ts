@@ -1,0 +1,72 @@
+import type { FleetOptions } from '../unit/fleet-options.js';
+import type { DesiredState } from '../unit/states.js';
+
+/** One option of a unit file as stored and as the HTTP API shows it (fleet's UnitOption). */
+export interface UnitOptionData {
+  readonly section: string;
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * A submitted unit's immutable part: its contents (options in canonical order), their hash and
+ * the parsed [X-Fleet] options. Only a replace changes it.
+ */
+export interface UnitRecord {
+  readonly name: string;
+  readonly hash: string;
+  readonly options: readonly UnitOptionData[];
+  readonly fleet: FleetOptions;
+}
+
+/** A unit with the state the user wants for it. */
+export interface StoredUnit {
+  readonly unit: UnitRecord;
+  readonly desiredState: DesiredState;
+}
+
+/**
+ * The engine's decision that a unit runs on a machine: what the machine's agent reads. It carries
+ * the unit's hash (so the agent notices a replace) and the desired state (loaded or launched).
+ */
+export interface Placement {
+  readonly unit: string;
+  readonly machine: string;
+  readonly hash: string;
+  readonly desiredState: DesiredState;
+}
+
+/** A live machine, as its agent announces it (bound to the agent's lease). */
+export interface MachineRecord {
+  readonly id: string;
+  readonly publicIp: string;
+  /** Configured metadata merged with metadata set through the API (API wins). */
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly version: string;
+}
+
+/** What an agent reports for one unit it runs (bound to the agent's lease). */
+export interface UnitStateRecord {
+  readonly unit: string;
+  readonly machine: string;
+  readonly hash: string;
+  readonly loadState: string;
+  readonly activeState: string;
+  readonly subState: string;
+  /** True when the agent has started the unit (fleet's job-state heartbeat). */
+  readonly launched: boolean;
+  /** When the agent saw this state, ms since the epoch. */
+  readonly updatedAt: number;
+}
+
+/** How a submit ended. A conflict is a value: a different unit already has the name. */
+export type SubmitResult =
+  | { readonly kind: 'created' }
+  | { readonly kind: 'unchanged' }
+  | { readonly kind: 'replaced'; readonly previousHash: string }
+  | { readonly kind: 'conflict'; readonly existingHash: string };
+
+/** One change the engine writes to the schedule. */
+export type ScheduleWrite =
+  | { readonly kind: 'put'; readonly placement: Placement }
+  | { readonly kind: 'delete'; readonly unit: string; readonly machine: string };

@@ -1,0 +1,150 @@
+import type { DesiredState } from '../unit/states.js';
+import type {
+  MachineRecord,
+  Placement,
+  ScheduleWrite,
+  StoredUnit,
+  SubmitResult,
+  UnitRecord,
+  UnitStateRecord,
+} from './model.js';
+
+/**
+ * The registry, split by role (STYLE.md): each component asks for the narrowest interface it
+ * needs. Two implementations pass one contract suite (spec/contracts/): `EtcdRegistry` on etcd v3
+ * and `InMemoryRegistry`.
+ *
+ * Common contract:
+ * - Reads return values; absence is `undefined` or an empty list, never an exception.
+ * - A store that cannot be reached fails with `FleetError('REGISTRY_UNAVAILABLE', retryable)`
+ *   after the call's timeout; a stored value that cannot be decoded with
+ *   `FleetError('REGISTRY_CORRUPT')`.
+ * - Lists are sorted: units by name, machines by ID, placements by (machine, unit), states by
+ *   (unit, machine).
+ * - Watches only tell that something under their scope changed (callers re-read: level-based);
+ *   a burst may be delivered as fewer calls. They deliver changes made after the returned promise
+ *   resolves, and keep going across connection loss (re-establishing and firing once after).
+ */
+
+/** A live watch; `close()` stops it and is idempotent. */
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** Called when something in a watched scope changed. Must not throw. */
+export type ChangeListener = () => void;
+
+/** Units and their desired states: written by the API, read by the engine and the API. */
+export interface UnitStore {
+  /**
+   * Submits a unit with its desired state in one transaction. A unit with the same name and hash
+   * is `unchanged` (nothing written). A different unit under the name is a `conflict`, unless
+   * `replace` is set: then contents and desired state are replaced (`replaced`).
+   */
+  submitUnit(
+    unit: UnitRecord,
+    desiredState: DesiredState,
+    options?: { replace?: boolean },
+  ): Promise<SubmitResult>;
+  getUnit(name: string): Promise<StoredUnit | undefined>;
+  listUnits(): Promise<StoredUnit[]>;
+  /** Sets the desired state; false when no such unit exists. Idempotent. */
+  setDesiredState(name: string, state: DesiredState): Promise<boolean>;
+  /**
+   * Removes everything about a unit in one transaction: contents, desired state, global entry,
+   * placement, schedule entry and every machine's state record. False when it did not exist.
+   */
+  destroyUnit(name: string): Promise<boolean>;
+  /** Fires when any unit's contents or desired state change (what the engine reacts to). */
+  watchUnits(onChange: ChangeListener): Promise<Subscription>;
+}
+
+/** Global units, which every eligible agent runs on its own: read by agents. */
+export interface GlobalUnitStore {
+  listGlobalUnits(): Promise<StoredUnit[]>;
+  watchGlobalUnits(onChange: ChangeListener): Promise<Subscription>;
+}
+
+/** The engine's decisions. */
+export interface ScheduleStore {
+  /** Every placement in the cluster (the engine's view). */
+  listSchedule(): Promise<Placement[]>;
+  /** Where one unit is scheduled, or undefined. */
+  getPlacement(unit: string): Promise<Placement | undefined>;
+  /** The placements of one machine (an agent's view). */
+  machineSchedule(machine: string): Promise<Placement[]>;
+  /** Fires when the schedule of `machine` changes, and only then. */
+  watchMachineSchedule(machine: string, onChange: ChangeListener): Promise<Subscription>;
+  /**
+   * Applies schedule changes atomically, only while `leadership` is still held: the transaction
+   * itself checks it, so a deposed leader can never overwrite a newer decision. Returns false,
+   * writing nothing, when leadership was lost. A put also records the unit's placement; a delete
+   * removes it (only if it still names that machine).
+   */
+  applySchedule(writes: readonly ScheduleWrite[], leadership: Leadership): Promise<boolean>;
+}
+
+/** A machine's presence, bound to one lease with its unit states. */
+export interface MachinePresence {
+  readonly machine: string;
+  /** True once the lease expired or was revoked: the record and states are gone. */
+  readonly lost: boolean;
+  /** Rewrites the machine record under the same lease. */
+  update(record: MachineRecord): Promise<void>;
+  /** Publishes one unit's state under this presence's lease. */
+  publishUnitState(state: UnitStateRecord): Promise<void>;
+  /** Removes one unit's state of this machine; idempotent. */
+  removeUnitState(unit: string): Promise<void>;
+  /** Calls `listener` once when the lease is lost (expired, revoked elsewhere). */
+  onLost(listener: () => void): void;
+  /** Revokes the lease: the machine record and its states vanish at once. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Live machines. */
+export interface MachineStore {
+  /**
+   * Announces a machine under a new lease of `ttlSeconds`, kept alive until `close()`. Fails with
+   * `FleetError('MACHINE_ID_IN_USE')` when another live presence holds the same machine ID.
+   */
+  announceMachine(record: MachineRecord, ttlSeconds: number): Promise<MachinePresence>;
+  /** Live machines, metadata merged with the metadata set through the API. */
+  listMachines(): Promise<MachineRecord[]>;
+  watchMachines(onChange: ChangeListener): Promise<Subscription>;
+  /** Sets (or with `undefined` removes) one metadata key of a machine, through the API. */
+  setMachineMetadata(machine: string, key: string, value: string | undefined): Promise<void>;
+}
+
+/** What agents report. */
+export interface UnitStateStore {
+  listUnitStates(filter?: { readonly machine?: string; readonly unit?: string }): Promise<UnitStateRecord[]>;
+}
+
+/** Proof of leadership, checked inside every schedule transaction. */
+export interface Leadership {
+  readonly candidate: string;
+  /** True once leadership is gone (lease lost or resigned). */
+  readonly lost: boolean;
+  /** Calls `listener` once when leadership is lost. */
+  onLost(listener: () => void): void;
+  /** Gives leadership up (deletes the leader key) so another engine takes over at once. */
+  resign(): Promise<void>;
+}
+
+/** Leader election among engines. */
+export interface LeaderElection {
+  /**
+   * Waits until `candidate` leads, holding a lease of `ttlSeconds`; resolves with the proof.
+   * Rejects with `FleetError('ABORTED')` when `signal` aborts first.
+   */
+  campaign(candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership>;
+  /** The current leader's candidate ID, or undefined. */
+  currentLeader(): Promise<string | undefined>;
+}
+
+/** Everything, for the composition root; components take the narrow roles above. */
+export interface Registry
+  extends UnitStore, GlobalUnitStore, ScheduleStore, MachineStore, UnitStateStore, LeaderElection {
+  /** Closes watches, presences and connections. Idempotent. */
+  close(): Promise<void>;
+}
