@@ -51,7 +51,7 @@ function num(key: string, o: Json, field: string): number {
 function strings(key: string, v: unknown, field: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
     throw corrupt(key, `field ${field} is not a string list`);
-  return v as string[];
+  return v;
 }
 
 function desired(key: string, o: Json, field: string): DesiredState {
@@ -224,11 +224,11 @@ export function mergeMetadata(
   apiMetadata: ReadonlyMap<string, string> | undefined,
 ): MachineRecord {
   if (apiMetadata === undefined || apiMetadata.size === 0) return record;
-  const metadata: Record<string, string> = { ...record.metadata };
+  const metadata = new Map(Object.entries(record.metadata));
   for (const [k, v] of apiMetadata) {
     // fleet's PATCH remove stores an empty value, which hides a configured key too.
-    if (v === '') delete metadata[k];
-    else metadata[k] = v;
+    if (v === '') metadata.delete(k);
+    else metadata.set(k, v);
   }
-  return { ...record, metadata };
+  return { ...record, metadata: Object.fromEntries(metadata) };
 }
