@@ -1,0 +1,269 @@
+import { expect } from 'chai';
+
+import {
+  desiredAgentUnits,
+  planAgent,
+  type AgentTask,
+  type CandidateUnit,
+  type DesiredAgentUnit,
+  type ObservedAgentUnit,
+} from '../../agent/plan.js';
+import { NO_FLEET_OPTIONS, type FleetOptions } from '../../unit/fleet-options.js';
+
+const want = (
+  name: string,
+  desiredState: 'loaded' | 'launched' = 'launched',
+  hash = 'h1',
+): DesiredAgentUnit => ({
+  name,
+  hash,
+  desiredState,
+});
+
+const have = (
+  name: string,
+  activeState = 'active',
+  fileHash: string | undefined = 'h1',
+  loadState = 'loaded',
+): ObservedAgentUnit => ({
+  name,
+  fileHash,
+  loadState,
+  activeState,
+});
+
+const kinds = (tasks: AgentTask[]): string[] =>
+  tasks.map((t) => ('unit' in t ? `${t.kind} ${t.unit}` : t.kind));
+
+describe('agent/plan: planAgent', () => {
+  const cases: {
+    title: string;
+    desired: DesiredAgentUnit[];
+    observed: ObservedAgentUnit[];
+    launched?: string[];
+    want: string[];
+  }[] = [
+    { title: 'does nothing when nothing is desired or present', desired: [], observed: [], want: [] },
+    {
+      title: 'loads and starts a newly scheduled launched unit',
+      desired: [want('a.service')],
+      observed: [],
+      want: ['load a.service', 'reload', 'start a.service'],
+    },
+    {
+      title: 'loads without starting a newly scheduled loaded unit',
+      desired: [want('a.service', 'loaded')],
+      observed: [],
+      want: ['load a.service', 'reload'],
+    },
+    {
+      title: 'unloads a file that is not scheduled here',
+      desired: [],
+      observed: [have('a.service')],
+      want: ['unload a.service', 'reload'],
+    },
+    {
+      title: 'unloads an unscheduled unit even when it is not running',
+      desired: [],
+      observed: [have('a.service', 'inactive')],
+      want: ['unload a.service', 'reload'],
+    },
+    {
+      title: 'adopts a running unit with a matching file without touching it',
+      desired: [want('a.service')],
+      observed: [have('a.service')],
+      want: [],
+    },
+    {
+      title: 'adopts an activating unit',
+      desired: [want('a.service')],
+      observed: [have('a.service', 'activating')],
+      want: [],
+    },
+    {
+      title: 'starts a loaded unit whose desired state became launched',
+      desired: [want('a.service')],
+      observed: [have('a.service', 'inactive')],
+      want: ['start a.service'],
+    },
+    {
+      title: 'stops a running unit whose desired state became loaded',
+      desired: [want('a.service', 'loaded')],
+      observed: [have('a.service')],
+      want: ['stop a.service'],
+    },
+    {
+      title: 'leaves a stopped unit that should be loaded alone',
+      desired: [want('a.service', 'loaded')],
+      observed: [have('a.service', 'inactive')],
+      want: [],
+    },
+    {
+      title: 'leaves a failed unit that should be loaded alone',
+      desired: [want('a.service', 'loaded')],
+      observed: [have('a.service', 'failed')],
+      want: [],
+    },
+    {
+      title: 'does not restart a unit this agent already started that then failed',
+      desired: [want('a.service')],
+      observed: [have('a.service', 'failed')],
+      launched: ['a.service'],
+      want: [],
+    },
+    {
+      title: 'does not rerun a oneshot that this agent started and that exited',
+      desired: [want('a.service')],
+      observed: [have('a.service', 'inactive')],
+      launched: ['a.service'],
+      want: [],
+    },
+    {
+      title: 'starts a failed unit it finds after a restart (empty memory), as fleet did',
+      desired: [want('a.service')],
+      observed: [have('a.service', 'failed')],
+      want: ['start a.service'],
+    },
+    {
+      title: 'replaces a unit whose hash changed: unload, load, reload, start',
+      desired: [want('a.service', 'launched', 'h2')],
+      observed: [have('a.service')],
+      launched: ['a.service'],
+      want: ['unload a.service', 'load a.service', 'reload', 'start a.service'],
+    },
+    {
+      title: 'replaces a loaded unit without starting it',
+      desired: [want('a.service', 'loaded', 'h2')],
+      observed: [have('a.service', 'inactive')],
+      want: ['unload a.service', 'load a.service', 'reload'],
+    },
+    {
+      title: 're-links a file that systemd does not know',
+      desired: [want('a.service', 'loaded')],
+      observed: [have('a.service', 'inactive', 'h1', 'not-found')],
+      want: ['load a.service', 'reload'],
+    },
+    {
+      title: 'orders unload, load, reload, stop, start across units, by name within a kind',
+      desired: [want('b.service'), want('c.service', 'loaded'), want('d.service'), want('e.service')],
+      observed: [have('a.service'), have('c.service'), have('d.service', 'inactive'), have('z.service')],
+      want: [
+        'unload a.service',
+        'unload z.service',
+        'load b.service',
+        'load e.service',
+        'reload',
+        'stop c.service',
+        'start b.service',
+        'start d.service',
+        'start e.service',
+      ],
+    },
+    {
+      title: 'adds no reload when only starts and stops are needed',
+      desired: [want('a.service'), want('b.service', 'loaded')],
+      observed: [have('a.service', 'inactive'), have('b.service')],
+      want: ['stop b.service', 'start a.service'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.title, () => {
+      expect(kinds(planAgent(c.desired, c.observed, new Set(c.launched ?? [])))).to.deep.equal(c.want);
+    });
+  }
+
+  it('gives every task a reason', () => {
+    const tasks = planAgent(
+      [want('a.service'), want('c.service', 'loaded')],
+      [have('b.service'), have('c.service')],
+      new Set(),
+    );
+    for (const t of tasks) expect(t.reason).to.be.a('string').and.not.equal('');
+  });
+
+  it('carries the scheduled hash on load tasks', () => {
+    const tasks = planAgent([want('a.service', 'launched', 'abc')], [], new Set());
+    expect(tasks[0]).to.deep.include({ kind: 'load', hash: 'abc' });
+  });
+
+  it('is idempotent: the state after the plan needs no tasks', () => {
+    const desired = [want('a.service'), want('b.service', 'loaded'), want('c.service', 'launched', 'h2')];
+    const observed = [have('c.service'), have('d.service')];
+    expect(planAgent(desired, observed, new Set())).to.not.deep.equal([]);
+    const after: ObservedAgentUnit[] = [
+      have('a.service', 'active', 'h1'),
+      have('b.service', 'inactive', 'h1'),
+      have('c.service', 'active', 'h2'),
+    ];
+    expect(planAgent(desired, after, new Set(['a.service', 'c.service']))).to.deep.equal([]);
+  });
+});
+
+describe('agent/plan: desiredAgentUnits', () => {
+  const unit = (
+    name: string,
+    fleet: Partial<FleetOptions> = {},
+    desiredState: CandidateUnit['desiredState'] = 'launched',
+  ): CandidateUnit => ({
+    name,
+    hash: `h-${name}`,
+    desiredState,
+    fleet: { ...NO_FLEET_OPTIONS, ...fleet },
+  });
+  const names = (units: DesiredAgentUnit[]): string[] => units.map((u) => u.name);
+
+  it('takes every scheduled unit with its desired state', () => {
+    expect(desiredAgentUnits([unit('a.service'), unit('b.service', {}, 'loaded')], [], {})).to.deep.equal([
+      { name: 'a.service', hash: 'h-a.service', desiredState: 'launched' },
+      { name: 'b.service', hash: 'h-b.service', desiredState: 'loaded' },
+    ]);
+  });
+
+  it('leaves out inactive scheduled and global units', () => {
+    expect(
+      names(
+        desiredAgentUnits(
+          [unit('a.service', {}, 'inactive')],
+          [unit('g.service', { global: true }, 'inactive')],
+          {},
+        ),
+      ),
+    ).to.deep.equal([]);
+  });
+
+  it('takes a global unit without metadata requirements', () => {
+    expect(names(desiredAgentUnits([], [unit('g.service', { global: true })], {}))).to.deep.equal([
+      'g.service',
+    ]);
+  });
+
+  it('takes a global unit only where its metadata matches (AND across keys, OR within one)', () => {
+    const g = unit('g.service', {
+      global: true,
+      machineMetadata: [
+        { key: 'region', values: ['eu', 'us'] },
+        { key: 'disk', values: ['ssd'] },
+      ],
+    });
+    expect(names(desiredAgentUnits([], [g], { region: 'us', disk: 'ssd' }))).to.deep.equal(['g.service']);
+    expect(names(desiredAgentUnits([], [g], { region: 'us', disk: 'hdd' }))).to.deep.equal([]);
+    expect(names(desiredAgentUnits([], [g], { region: 'us' }))).to.deep.equal([]);
+  });
+
+  it('skips a global unit that conflicts with a scheduled unit, in either direction', () => {
+    const scheduled = [unit('db.service', { conflicts: ['g1.service'] })];
+    const globals = [
+      unit('g1.service', { global: true }),
+      unit('g2.service', { global: true, conflicts: ['db.*'] }),
+    ];
+    expect(names(desiredAgentUnits(scheduled, globals, {}))).to.deep.equal(['db.service']);
+  });
+
+  it('lets the first global unit by name win a conflict between globals', () => {
+    const globals = [
+      unit('b.service', { global: true, conflicts: ['a.service'] }),
+      unit('a.service', { global: true }),
+    ];
+    expect(names(desiredAgentUnits([], globals, {}))).to.deep.equal(['a.service']);
+  });
+});
