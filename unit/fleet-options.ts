@@ -115,8 +115,32 @@ function closestKey(name: string): string | undefined {
   return FLEET_OPTION_NAMES.find((k) => k.toLowerCase() === lower);
 }
 
-function pushUnique(list: string[], value: string): void {
-  if (!list.includes(value)) list.push(value);
+/**
+ * The most values one list option may hold. Real units name a handful; the limits keep a hostile
+ * file from costing the validator (peers x patterns glob matches) more than a few milliseconds.
+ */
+export const MAX_VALUES: Readonly<
+  Record<'machineOf' | 'conflicts' | 'replaces' | 'machineMetadata', number>
+> = {
+  machineOf: 64,
+  conflicts: 128,
+  replaces: 128,
+  machineMetadata: 128,
+};
+
+/** A list in first-seen order without duplicates, in linear time. */
+class UniqueList {
+  readonly items: string[] = [];
+  private readonly seen = new Set<string>();
+
+  /** Adds `value` unless present; false when the list is full (`limit`). */
+  add(value: string, limit = Number.POSITIVE_INFINITY): boolean {
+    if (this.seen.has(value)) return true;
+    if (this.items.length >= limit) return false;
+    this.seen.add(value);
+    this.items.push(value);
+    return true;
+  }
 }
 
 const SPECIFIER = /%[nNpi]/;
@@ -134,10 +158,31 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
   const problems: UnitProblem[] = [];
   const warnings: UnitProblem[] = [];
   const machineIds: { value: string; option: UnitOption }[] = [];
-  const machineOf: string[] = [];
-  const metadata = new Map<string, string[]>();
-  const conflicts: string[] = [];
-  const replaces: string[] = [];
+  const machineOf = new UniqueList();
+  const metadata = new Map<string, UniqueList>();
+  let metadataValues = 0;
+  const conflicts = new UniqueList();
+  const replaces = new UniqueList();
+  const full = new Set<string>();
+  const tooMany = (o: UnitOption, kind: keyof typeof MAX_VALUES): void => {
+    if (full.has(kind)) return;
+    full.add(kind);
+    problem(o, `too many values (at most ${MAX_VALUES[kind]})`);
+  };
+  const addMetadata = (o: UnitOption, key: string, value: string): void => {
+    let values = metadata.get(key);
+    if (values === undefined) {
+      values = new UniqueList();
+      metadata.set(key, values);
+    }
+    const before = values.items.length;
+    if (metadataValues >= MAX_VALUES.machineMetadata && !values.items.includes(value)) {
+      tooMany(o, 'machineMetadata');
+      return;
+    }
+    values.add(value);
+    metadataValues += values.items.length - before;
+  };
   let global = false;
   let globalLine: UnitOption | undefined;
 
@@ -204,7 +249,7 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
           if (bad !== undefined) problem(o, `${JSON.stringify(w)} is not a unit name: ${bad}`);
           else if (unitName !== undefined && w === unitName)
             problem(o, 'a unit cannot be its own MachineOf peer');
-          else pushUnique(machineOf, w);
+          else if (!machineOf.add(w, MAX_VALUES.machineOf)) tooMany(o, 'machineOf');
         }
         break;
       }
@@ -218,9 +263,7 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
           const key = parts[0] ?? '';
           const val = parts[1] ?? '';
           if (deferred(w)) {
-            const values = metadata.get(key);
-            if (values === undefined) metadata.set(key, [parts.slice(1).join('=')]);
-            else pushUnique(values, parts.slice(1).join('='));
+            addMetadata(o, key, parts.slice(1).join('='));
           } else if (parts.length !== 2 || key === '' || val === '') {
             problem(o, `expected key=value, got ${JSON.stringify(w)} (quote a value that contains spaces)`);
           } else if (!METADATA_KEY.test(key)) {
@@ -229,9 +272,7 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
               `invalid metadata key ${JSON.stringify(key)} (letters, digits, "_", "." and "-" only)`,
             );
           } else {
-            const values = metadata.get(key);
-            if (values === undefined) metadata.set(key, [val]);
-            else pushUnique(values, val);
+            addMetadata(o, key, val);
           }
         }
         break;
@@ -244,7 +285,9 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
         }
         for (const w of words) {
           if (!isValidGlob(w) && !deferred(w)) problem(o, `invalid glob pattern ${JSON.stringify(w)}`);
-          else pushUnique(spec.kind === 'conflicts' ? conflicts : replaces, w);
+          else if (!(spec.kind === 'conflicts' ? conflicts : replaces).add(w, MAX_VALUES[spec.kind])) {
+            tooMany(o, spec.kind);
+          }
         }
         break;
       }
@@ -276,15 +319,22 @@ export function readFleetOptions(unit: UnitFile, file: string, unitName?: string
 
   const options: FleetOptions = {
     ...(distinctIds[0] === undefined ? {} : { machineId: distinctIds[0] }),
-    machineOf,
-    machineMetadata: [...metadata].map(([key, values]) => ({ key, values })),
-    conflicts,
+    machineOf: machineOf.items,
+    machineMetadata: [...metadata].map(([key, values]) => ({ key, values: values.items })),
+    conflicts: conflicts.items,
     global,
-    replaces,
+    replaces: replaces.items,
   };
   const anchor = globalLine ?? unit.options.find((o) => o.section === FLEET_SECTION);
   problems.push(...validateFleetOptions(options, file, anchor?.line));
   return { options, problems, warnings };
+}
+
+const GLOB_META = /[*?[\\]/;
+
+/** A glob match with a fast path for patterns that are plain names (most of them). */
+function matches(pattern: string, name: string): boolean {
+  return GLOB_META.test(pattern) ? globMatches(pattern, name) : pattern === name;
 }
 
 /**
@@ -305,11 +355,11 @@ export function validateFleetOptions(options: FleetOptions, file: string, line?:
   };
   for (const peer of options.machineOf) {
     for (const c of options.conflicts) {
-      if (globMatches(c, peer))
+      if (matches(c, peer))
         at('MachineOf', `unresolvable requirements: peer "${peer}" matches conflict "${c}"`);
     }
     for (const r of options.replaces) {
-      if (globMatches(r, peer))
+      if (matches(r, peer))
         at('MachineOf', `unresolvable requirements: peer "${peer}" matches replace "${r}"`);
     }
   }

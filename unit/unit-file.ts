@@ -90,8 +90,13 @@ function decode(input: string | Uint8Array, file: string): DecodedText {
 }
 
 interface PendingAssignment {
-  /** The logical line so far, each continuation backslash already replaced by a space. */
-  text: string;
+  /**
+   * The pieces of the logical line so far, each continuation backslash already replaced by a
+   * space. Kept as pieces and joined once, so a long run of continued lines costs linear time.
+   */
+  readonly parts: string[];
+  /** UTF-8 length of the pieces, kept as a running sum for the same reason. */
+  bytes: number;
   /** Physical line the logical line started on. */
   readonly line: number;
 }
@@ -219,34 +224,36 @@ export function parseUnitFile(input: string | Uint8Array, file: string): UnitRes
     const lead = stripLeading(physical);
     if (lead.startsWith('#') || lead.startsWith(';')) continue;
 
-    let logical: string;
-    let startLine: number;
+    // Every piece of a pending line ends in the space that replaced its backslash, so whether
+    // the line continues depends only on the end of this physical line.
+    const continues = endsInContinuation(physical);
+    const piece = continues ? `${physical.slice(0, -1)} ` : physical;
     if (pending !== undefined) {
-      logical = pending.text + physical;
-      startLine = pending.line;
-      if (utf8Length(logical) > MAX_LINE_BYTES) {
+      pending.parts.push(piece);
+      pending.bytes += utf8Length(piece);
+      if (pending.bytes > MAX_LINE_BYTES) {
         problems.push({
           file,
-          line: startLine,
+          line: pending.line,
           message: `continued line too long (max ${MAX_LINE_BYTES} bytes)`,
         });
         pending = undefined;
         continue;
       }
+    } else if (continues) {
+      pending = { parts: [piece], bytes: utf8Length(piece), line: lineNo };
+      continue;
     } else {
-      logical = physical;
-      startLine = lineNo;
-    }
-
-    if (endsInContinuation(logical)) {
-      pending = { text: logical.slice(0, -1) + ' ', line: startLine };
+      parseLogicalLine(physical, lineNo);
       continue;
     }
+    if (continues) continue;
+    const done: PendingAssignment = pending;
     pending = undefined;
-    parseLogicalLine(logical, startLine);
+    parseLogicalLine(done.parts.join(''), done.line);
   }
   // A continuation at the end of the file ends there (systemd parses what it has).
-  if (pending !== undefined) parseLogicalLine(pending.text, pending.line);
+  if (pending !== undefined) parseLogicalLine(pending.parts.join(''), pending.line);
 
   return problems.length > 0 ? fail(problems) : ok({ options });
 }

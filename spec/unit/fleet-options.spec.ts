@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 
 import {
+  MAX_VALUES,
   NO_FLEET_OPTIONS,
   splitWords,
   validateFleetOptions,
@@ -410,6 +411,29 @@ describe('unit/fleet-options', () => {
         expect(hit?.file).to.equal('a.service');
       });
     }
+
+    it('rejects more Conflicts patterns than the limit, once', () => {
+      const many = Array.from({ length: MAX_VALUES.conflicts + 5 }, (_, i) => `c${i}.service`).join(' ');
+      const ps = unitProblems('a.service', [`Conflicts=${many}`, 'Conflicts=extra.service']);
+      expect(ps.map((p) => p.message)).to.deep.equal([`too many values (at most ${MAX_VALUES.conflicts})`]);
+    });
+
+    it('rejects more MachineOf peers than the limit', () => {
+      const lines = Array.from({ length: MAX_VALUES.machineOf + 1 }, (_, i) => `MachineOf=p${i}.service`);
+      expect(unitProblems('a.service', lines).map((p) => p.option)).to.deep.equal(['MachineOf']);
+    });
+
+    it('rejects more MachineMetadata values than the limit', () => {
+      const many = Array.from({ length: MAX_VALUES.machineMetadata + 1 }, (_, i) => `k${i % 7}=v${i}`).join(
+        ' ',
+      );
+      expect(unitProblems('a.service', [`MachineMetadata=${many}`])[0]?.message).to.match(/too many values/);
+    });
+
+    it('accepts repeated values beyond the limit, which count once', () => {
+      const lines = Array.from({ length: MAX_VALUES.machineOf + 10 }, () => 'MachineOf=p.service');
+      expect(validUnit('a.service', lines).fleet.machineOf).to.deep.equal(['p.service']);
+    });
 
     it('reports every problem of the section at once, each with its line', () => {
       const ps = unitProblems('a.service', ['Global=maybe', 'MachineMetadata=x', 'Conflicts=[', 'Bogus=1']);
