@@ -14,6 +14,10 @@ export type FleetErrorCode =
   | 'REGISTRY_UNAVAILABLE'
   | 'REGISTRY_CORRUPT'
   | 'MACHINE_ID_IN_USE'
+  // agent/: the local systemd and fleet's unit files
+  | 'SYSTEMD_UNAVAILABLE'
+  | 'SYSTEMD_FAILED'
+  | 'UNIT_FILE_IO_FAILED'
   // test harnesses and tooling
   | 'HARNESS_MISSING_BINARY'
   | 'HARNESS_START_FAILED'

@@ -1,0 +1,248 @@
+import { expect } from 'chai';
+
+import { Agent, type AgentConfig } from '../../agent/agent.js';
+import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';
+import { systemClock } from '../../lib/clock.js';
+import { isFleetError } from '../../lib/errors.js';
+import { MemoryLogger } from '../../lib/logger.js';
+import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
+import type { Leadership } from '../../registry/registry.js';
+import type { UnitRecord } from '../../registry/model.js';
+import { eventually } from '../helpers/eventually.js';
+import { unitRecord } from '../helpers/registry-builders.js';
+
+const config = (overrides: Partial<AgentConfig> = {}): AgentConfig => ({
+  ttlSeconds: 10,
+  reconcileIntervalMs: 60_000,
+  publicIp: '10.250.0.11',
+  metadata: {},
+  version: '0.1.0',
+  ...overrides,
+});
+
+describe('agent/agent over the in-memory registry and systemd', () => {
+  let registry: InMemoryRegistry;
+  let leadership: Leadership;
+  let agents: Agent[];
+
+  beforeEach(async () => {
+    registry = new InMemoryRegistry();
+    leadership = await registry.campaign('engine', 10, new AbortController().signal);
+    agents = [];
+  });
+
+  afterEach(async () => {
+    for (const a of agents) await a.close();
+  });
+
+  async function startAgent(
+    machineId: string,
+    systemd: InMemorySystemdManager,
+    cfg: Partial<AgentConfig> = {},
+  ) {
+    const agent = new Agent({
+      machineId,
+      registry,
+      systemd,
+      clock: systemClock,
+      logger: new MemoryLogger(),
+      config: config(cfg),
+    });
+    await agent.start();
+    agents.push(agent);
+    return agent;
+  }
+
+  async function schedule(
+    unit: UnitRecord,
+    machine: string,
+    desiredState: 'loaded' | 'launched' = 'launched',
+  ) {
+    await registry.submitUnit(unit, desiredState, { replace: true });
+    await registry.applySchedule(
+      [{ kind: 'put', placement: { unit: unit.name, machine, hash: unit.hash, desiredState } }],
+      leadership,
+    );
+  }
+
+  async function stateOf(unit: string, machine = 'm1') {
+    return (await registry.listUnitStates({ unit, machine }))[0];
+  }
+
+  it('announces its machine', async () => {
+    await startAgent('m1', new InMemorySystemdManager());
+    expect((await registry.listMachines()).map((m) => [m.id, m.publicIp])).to.deep.equal([
+      ['m1', '10.250.0.11'],
+    ]);
+  });
+
+  it('loads and starts a unit scheduled here and reports it active/running', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    const u = unitRecord('web.service');
+    await schedule(u, 'm1');
+    await eventually(async () =>
+      expect(await stateOf('web.service')).to.include({
+        activeState: 'active',
+        subState: 'running',
+        hash: u.hash,
+        launched: true,
+      }),
+    );
+    expect(systemd.isLinked('web.service')).to.equal(true);
+    expect(await systemd.readUnitFile('web.service')).to.equal('[Service]\nExecStart=/bin/sleep infinity\n');
+  });
+
+  it('ignores units scheduled on other machines', async () => {
+    const systemd = new InMemorySystemdManager();
+    const agent = await startAgent('m1', systemd);
+    await schedule(unitRecord('other.service'), 'm2');
+    await agent.idle();
+    expect(await systemd.listUnitFiles()).to.deep.equal([]);
+  });
+
+  it('loads without starting a unit whose desired state is loaded', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1', 'loaded');
+    await eventually(async () =>
+      expect(await stateOf('web.service')).to.include({
+        loadState: 'loaded',
+        activeState: 'inactive',
+        subState: 'dead',
+      }),
+    );
+  });
+
+  it('stops a unit whose desired state becomes loaded, keeping its file', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    const u = unitRecord('web.service');
+    await schedule(u, 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    await schedule(u, 'm1', 'loaded');
+    await eventually(async () =>
+      expect(await stateOf('web.service')).to.include({ activeState: 'inactive', launched: false }),
+    );
+    expect(await systemd.listUnitFiles()).to.deep.equal(['web.service']);
+  });
+
+  it('unloads a unit unscheduled from here: file, link and state removed', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect(await stateOf('web.service')).to.not.equal(undefined));
+    await registry.applySchedule([{ kind: 'delete', unit: 'web.service', machine: 'm1' }], leadership);
+    await eventually(async () => expect(await stateOf('web.service')).to.equal(undefined));
+    expect(await systemd.listUnitFiles()).to.deep.equal([]);
+    expect(systemd.isLinked('web.service')).to.equal(false);
+    expect((await systemd.unitStatus(['web.service']))[0]?.loadState).to.equal('not-found');
+  });
+
+  it('reports a unit that fails as failed', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    systemd.failNextStart('bad.service');
+    await schedule(unitRecord('bad.service'), 'm1');
+    await eventually(async () =>
+      expect(await stateOf('bad.service')).to.include({ activeState: 'failed', subState: 'failed' }),
+    );
+  });
+
+  it('reports a crash signalled by systemd without a reconcile', async () => {
+    const systemd = new InMemorySystemdManager();
+    const agent = await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    const rounds = agent.rounds;
+    systemd.crashUnit('web.service');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('failed'));
+    expect(agent.rounds).to.equal(rounds);
+  });
+
+  it('does not restart a healthy unit when the agent restarts', async () => {
+    const systemd = new InMemorySystemdManager();
+    const first = await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    const pid = systemd.mainPid('web.service');
+    await first.close({ release: true });
+    const second = await startAgent('m1', systemd);
+    await second.idle();
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    expect(systemd.mainPid('web.service')).to.equal(pid);
+    expect(systemd.callCount('startUnit')).to.equal(1);
+  });
+
+  it('reloads a replaced unit with its new contents', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    const next = unitRecord('web.service', [], '/bin/sleep 1000');
+    await schedule(next, 'm1');
+    await eventually(async () =>
+      expect(await stateOf('web.service')).to.include({ hash: next.hash, activeState: 'active' }),
+    );
+    expect(await systemd.readUnitFile('web.service')).to.equal('[Service]\nExecStart=/bin/sleep 1000\n');
+  });
+
+  it('keeps units running while the registry is unreachable, and catches up after', async () => {
+    const systemd = new InMemorySystemdManager();
+    const agent = await startAgent('m1', systemd);
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    const pid = systemd.mainPid('web.service');
+    registry.partition();
+    agent.trigger();
+    await agent.idle();
+    expect(systemd.mainPid('web.service')).to.equal(pid);
+    expect(systemd.callCount('stopUnit')).to.equal(0);
+    registry.heal();
+    await schedule(unitRecord('two.service'), 'm1');
+    await eventually(async () => expect((await stateOf('two.service'))?.activeState).to.equal('active'));
+    expect(systemd.mainPid('web.service')).to.equal(pid);
+  });
+
+  it('runs a global unit only where its metadata matches', async () => {
+    const east = new InMemorySystemdManager();
+    const west = new InMemorySystemdManager();
+    await startAgent('m1', east, { metadata: { region: 'east' } });
+    await startAgent('m2', west, { metadata: { region: 'west' } });
+    await registry.submitUnit(
+      unitRecord('g.service', ['Global=true', 'MachineMetadata=region=east']),
+      'launched',
+    );
+    await eventually(async () => expect((await stateOf('g.service', 'm1'))?.activeState).to.equal('active'));
+    expect(await west.listUnitFiles()).to.deep.equal([]);
+  });
+
+  it('stops and unloads a global unit when it is destroyed', async () => {
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    await registry.submitUnit(unitRecord('g.service', ['Global=true']), 'launched');
+    await eventually(async () => expect((await stateOf('g.service'))?.activeState).to.equal('active'));
+    await registry.destroyUnit('g.service');
+    await eventually(async () => expect(await systemd.listUnitFiles()).to.deep.equal([]));
+  });
+
+  it('refuses to start when another live fleetd holds the machine ID', async () => {
+    await startAgent('m1', new InMemorySystemdManager());
+    const clash = new Agent({
+      machineId: 'm1',
+      registry,
+      systemd: new InMemorySystemdManager(),
+      clock: systemClock,
+      logger: new MemoryLogger(),
+      config: config({ publicIp: '10.250.0.99' }),
+    });
+    const err: unknown = await clash.start().catch((e: unknown) => e);
+    expect(isFleetError(err, 'MACHINE_ID_IN_USE')).to.equal(true);
+  });
+
+  it('removes the machine at once when closed with release', async () => {
+    const agent = await startAgent('m1', new InMemorySystemdManager());
+    await agent.close({ release: true });
+    expect(await registry.listMachines()).to.deep.equal([]);
+  });
+});
