@@ -18,6 +18,8 @@ export type FleetErrorCode =
   | 'SYSTEMD_UNAVAILABLE'
   | 'SYSTEMD_FAILED'
   | 'UNIT_FILE_IO_FAILED'
+  // fleetd: configuration and start-up
+  | 'CONFIG_INVALID'
   // test harnesses and tooling
   | 'HARNESS_MISSING_BINARY'
   | 'HARNESS_START_FAILED'
