@@ -1,0 +1,345 @@
+import type { IKeyValue } from 'etcd3';
+import { FleetError, describeError } from '../lib/errors.js';
+import type { DesiredState } from '../unit/states.js';
+import {
+  decodeMachine,
+  decodeMetadataValue,
+  decodePlacement,
+  decodeUnitState,
+  encodeMachine,
+  encodeMetadataValue,
+  mergeMetadata,
+} from './codec.js';
+import {
+  EtcdConnection,
+  compare,
+  keyOf,
+  ops,
+  rangeAt,
+  single,
+  valueOf,
+  type EtcdRegistryOptions,
+  type RegistryStats,
+} from './etcd-connection.js';
+import { EtcdElection, EtcdLeadership } from './etcd-election.js';
+import { KeptLease } from './etcd-lease.js';
+import { EtcdPresence } from './etcd-presence.js';
+import { applySchedule } from './etcd-schedule.js';
+import * as units from './etcd-units.js';
+import { MAX_CAS_ATTEMPTS, byKey, raceLost } from './etcd-units.js';
+import { EtcdWatch, type WatchScope } from './etcd-watch.js';
+import { KeyLayout } from './keys.js';
+import type {
+  MachineRecord,
+  Placement,
+  ScheduleWrite,
+  StoredUnit,
+  SubmitResult,
+  UnitRecord,
+  UnitStateRecord,
+} from './model.js';
+import type { ChangeListener, Leadership, MachinePresence, Registry, Subscription } from './registry.js';
+
+export type { EtcdRegistryOptions, EtcdTlsOptions, RegistryStats } from './etcd-connection.js';
+
+/**
+ * The Registry on etcd v3 (the key layout is in keys.ts, values in codec.ts). Every request has a
+ * deadline (`requestTimeoutMs`) and fails with a retryable REGISTRY_UNAVAILABLE naming the
+ * operation; stored values that do not decode fail with REGISTRY_CORRUPT.
+ *
+ * Writes that must agree are single transactions: a submit, a destroy, a desired-state change
+ * and each schedule chunk. Schedule transactions carry the leadership fence. `requestCount` and
+ * `stats()` count the requests sent, for benchmarks.
+ */
+export class EtcdRegistry implements Registry {
+  /** The key layout under this registry's prefix. */
+  readonly keys: KeyLayout;
+  private readonly conn: EtcdConnection;
+  private readonly election: EtcdElection;
+  private readonly watches = new Set<EtcdWatch>();
+  private readonly presences = new Set<EtcdPresence>();
+  private readonly leaderships = new Set<EtcdLeadership>();
+  /** The latest presence announced per machine ID, to reclaim a machine key after a lost lease. */
+  private readonly announced = new Map<string, EtcdPresence>();
+  private closing: Promise<void> | undefined;
+
+  constructor(options: EtcdRegistryOptions) {
+    this.conn = new EtcdConnection(options);
+    this.keys = new KeyLayout(this.conn.prefix);
+    this.election = new EtcdElection(this.conn, this.keys.leader, this.leaderships);
+  }
+
+  /** etcd requests sent so far (keepalives excluded; see `stats()`). */
+  get requestCount(): number {
+    return this.conn.stats().requests;
+  }
+
+  /** Request counts, in total and per operation. */
+  stats(): RegistryStats {
+    return this.conn.stats();
+  }
+
+  // UnitStore ----------------------------------------------------------------------------------
+
+  submitUnit(
+    unit: UnitRecord,
+    desiredState: DesiredState,
+    options: { replace?: boolean } = {},
+  ): Promise<SubmitResult> {
+    this.conn.assertOpen('submitUnit');
+    return units.submitUnit(this.conn, this.keys, unit, desiredState, options);
+  }
+
+  getUnit(name: string): Promise<StoredUnit | undefined> {
+    this.conn.assertOpen('getUnit');
+    return units.getUnit(this.conn, this.keys, name);
+  }
+
+  listUnits(): Promise<StoredUnit[]> {
+    this.conn.assertOpen('listUnits');
+    return units.listUnits(this.conn, this.keys);
+  }
+
+  setDesiredState(name: string, state: DesiredState): Promise<boolean> {
+    this.conn.assertOpen('setDesiredState');
+    return units.setDesiredState(this.conn, this.keys, name, state);
+  }
+
+  destroyUnit(name: string): Promise<boolean> {
+    this.conn.assertOpen('destroyUnit');
+    return units.destroyUnit(this.conn, this.keys, name);
+  }
+
+  watchUnits(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch(
+      'watchUnits',
+      [{ prefix: this.keys.units }, { prefix: this.keys.desiredAll }],
+      onChange,
+    );
+  }
+
+  // GlobalUnitStore ------------------------------------------------------------------------------
+
+  listGlobalUnits(): Promise<StoredUnit[]> {
+    this.conn.assertOpen('listGlobalUnits');
+    return units.listGlobalUnits(this.conn, this.keys);
+  }
+
+  watchGlobalUnits(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch('watchGlobalUnits', [{ prefix: this.keys.globals }], onChange);
+  }
+
+  // ScheduleStore --------------------------------------------------------------------------------
+
+  async listSchedule(): Promise<Placement[]> {
+    this.conn.assertOpen('listSchedule');
+    const [kvs = []] = await this.conn.read('listSchedule', [ops.getPrefix(this.keys.schedules)]);
+    return kvs
+      .map((kv) => decodePlacement(keyOf(kv), valueOf(kv)))
+      .sort(byKey((p) => `${p.machine}\u0000${p.unit}`));
+  }
+
+  async getPlacement(unit: string): Promise<Placement | undefined> {
+    this.conn.assertOpen('getPlacement');
+    const [kvs = []] = await this.conn.read('getPlacement', [ops.get(this.keys.placement(unit))]);
+    const kv = single(kvs);
+    return kv === undefined ? undefined : decodePlacement(keyOf(kv), valueOf(kv));
+  }
+
+  async machineSchedule(machine: string): Promise<Placement[]> {
+    this.conn.assertOpen('machineSchedule');
+    const [kvs = []] = await this.conn.read('machineSchedule', [
+      ops.getPrefix(this.keys.machineSchedule(machine)),
+    ]);
+    return kvs.map((kv) => decodePlacement(keyOf(kv), valueOf(kv))).sort(byKey((p) => p.unit));
+  }
+
+  watchMachineSchedule(machine: string, onChange: ChangeListener): Promise<Subscription> {
+    return this.watch('watchMachineSchedule', [{ prefix: this.keys.machineSchedule(machine) }], onChange);
+  }
+
+  /**
+   * See ScheduleStore. `leadership` must come from an EtcdRegistry on the same etcd and prefix
+   * (its fence is the leader key's creation revision); anything else is a programming error.
+   */
+  async applySchedule(writes: readonly ScheduleWrite[], leadership: Leadership): Promise<boolean> {
+    this.conn.assertOpen('applySchedule');
+    if (!(leadership instanceof EtcdLeadership) || leadership.key !== this.keys.leader) {
+      throw new FleetError(
+        'INTERNAL',
+        `applySchedule needs a leadership won through an EtcdRegistry on ${this.keys.leader}`,
+      );
+    }
+    return applySchedule(this.conn, this.keys, writes, leadership);
+  }
+
+  // MachineStore ---------------------------------------------------------------------------------
+
+  async announceMachine(record: MachineRecord, ttlSeconds: number): Promise<MachinePresence> {
+    this.conn.assertOpen('announceMachine');
+    const key = this.keys.machine(record.id);
+    const lease = await KeptLease.grant(
+      this.conn,
+      ttlSeconds,
+      `presence of machine ${record.id}`,
+      'announceMachine',
+    );
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const res = await this.conn.txn('announceMachine', {
+          compare: [compare.absent(key)],
+          success: [ops.put(key, encodeMachine(record), lease.id)],
+          failure: [ops.get(key)],
+        });
+        const holder = res.succeeded ? undefined : single(rangeAt(res, 0));
+        // A holder on our own lease is an earlier attempt of ours whose answer was lost.
+        if (res.succeeded || holder?.lease === lease.id) break;
+        if (holder !== undefined && !(await this.reclaim(record.id, holder)))
+          throw this.inUse(record.id, holder);
+        if (attempt >= MAX_CAS_ATTEMPTS) throw raceLost('announceMachine', record.id);
+      }
+    } catch (err) {
+      await lease.revoke('announceMachine').catch((revokeErr: unknown) => {
+        this.conn.logger.debug('revoking an unused lease failed', { error: describeError(revokeErr) });
+      });
+      throw err;
+    }
+    const presence = new EtcdPresence(this.conn, this.keys, record.id, lease, this.presences);
+    this.announced.set(record.id, presence);
+    return presence;
+  }
+
+  async listMachines(): Promise<MachineRecord[]> {
+    this.conn.assertOpen('listMachines');
+    const [machines = [], metadata = []] = await this.conn.read('listMachines', [
+      ops.getPrefix(this.keys.machines),
+      ops.getPrefix(this.keys.metadataAll),
+    ]);
+    const api = new Map<string, Map<string, string>>();
+    for (const kv of metadata) {
+      const rest = this.keys.tail(keyOf(kv), this.keys.metadataAll);
+      const slash = rest.indexOf('/');
+      if (slash <= 0) throw new FleetError('REGISTRY_CORRUPT', `metadata key ${keyOf(kv)} names no machine`);
+      const machine = rest.slice(0, slash);
+      const values = api.get(machine) ?? new Map<string, string>();
+      values.set(rest.slice(slash + 1), decodeMetadataValue(keyOf(kv), valueOf(kv)));
+      api.set(machine, values);
+    }
+    return machines
+      .map((kv) => decodeMachine(keyOf(kv), valueOf(kv)))
+      .map((m) => mergeMetadata(m, api.get(m.id)))
+      .sort(byKey((m) => m.id));
+  }
+
+  watchMachines(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch(
+      'watchMachines',
+      [{ prefix: this.keys.machines }, { prefix: this.keys.metadataAll }],
+      onChange,
+    );
+  }
+
+  /** See MachineStore; removing stores an empty value, which hides a configured key (as fleet did). */
+  async setMachineMetadata(machine: string, key: string, value: string | undefined): Promise<void> {
+    this.conn.assertOpen('setMachineMetadata');
+    await this.conn.txn('setMachineMetadata', {
+      success: [ops.put(this.keys.metadata(machine, key), encodeMetadataValue(value ?? ''))],
+    });
+  }
+
+  // UnitStateStore -------------------------------------------------------------------------------
+
+  async listUnitStates(
+    filter: { readonly machine?: string; readonly unit?: string } = {},
+  ): Promise<UnitStateRecord[]> {
+    this.conn.assertOpen('listUnitStates');
+    const { machine, unit } = filter;
+    // State keys are unit-major (state/<unit>/<machine>): a machine filter alone reads them all.
+    const read =
+      unit === undefined
+        ? ops.getPrefix(this.keys.states)
+        : machine === undefined
+          ? ops.getPrefix(this.keys.unitStates(unit))
+          : ops.get(this.keys.state(unit, machine));
+    const [kvs = []] = await this.conn.read('listUnitStates', [read]);
+    return kvs
+      .map((kv) => decodeUnitState(keyOf(kv), valueOf(kv)))
+      .filter(
+        (s) => (machine === undefined || s.machine === machine) && (unit === undefined || s.unit === unit),
+      )
+      .sort(byKey((s) => `${s.unit}\u0000${s.machine}`));
+  }
+
+  // LeaderElection -------------------------------------------------------------------------------
+
+  campaign(candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<Leadership> {
+    return this.election.campaign(candidate, ttlSeconds, signal);
+  }
+
+  currentLeader(): Promise<string | undefined> {
+    return this.election.currentLeader();
+  }
+
+  // Lifecycle ------------------------------------------------------------------------------------
+
+  /**
+   * Ends campaigns, closes watches, steps down from leadership and revokes presences (so the
+   * machine vanishes at once), then closes the client. Clean-up that etcd does not answer in time
+   * is left to lease expiry. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.conn.beginClose();
+      await Promise.all([...this.watches].map((w) => w.close()));
+      await Promise.all([
+        ...[...this.leaderships].map((l) => l.release()),
+        ...[...this.presences].map((p) => p.release()),
+      ]);
+      this.conn.close();
+    })();
+    return this.closing;
+  }
+
+  // Helpers --------------------------------------------------------------------------------------
+
+  private async watch(
+    operation: string,
+    scopes: WatchScope[],
+    onChange: ChangeListener,
+  ): Promise<Subscription> {
+    this.conn.assertOpen(operation);
+    const watch = await EtcdWatch.start(this.conn, operation, scopes, onChange, (w) =>
+      this.watches.delete(w),
+    );
+    this.watches.add(watch);
+    if (this.conn.isClosing) await watch.close();
+    return watch;
+  }
+
+  /**
+   * A machine key held by a presence of this registry that we gave up while etcd may still hold
+   * its lease (etcd was unreachable past the TTL, then came back with leases renewed): revokes
+   * that lease so the machine can announce itself again. False when the holder is someone else.
+   */
+  private async reclaim(id: string, holder: IKeyValue): Promise<boolean> {
+    const previous = this.announced.get(id);
+    if (previous === undefined || !previous.lost || previous.lease.id !== holder.lease) return false;
+    await previous.lease.revokeNow('announceMachine');
+    this.announced.delete(id);
+    return true;
+  }
+
+  private inUse(id: string, holder: IKeyValue): FleetError {
+    let publicIp = 'unknown';
+    try {
+      publicIp = decodeMachine(keyOf(holder), valueOf(holder)).publicIp;
+    } catch (err) {
+      publicIp = `unreadable record: ${describeError(err)}`;
+    }
+    return new FleetError(
+      'MACHINE_ID_IN_USE',
+      `machine ID ${id} is already in use by a live fleetd (public IP ${publicIp}); ` +
+        'do two machines share one /etc/machine-id?',
+    );
+  }
+}
