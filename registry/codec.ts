@@ -162,7 +162,13 @@ export function decodePlacement(key: string, text: string): Placement {
 // Machines and states -------------------------------------------------------------------------
 
 export function encodeMachine(m: MachineRecord): string {
-  return encode({ id: m.id, publicIp: m.publicIp, metadata: m.metadata, version: m.version });
+  return encode({
+    id: m.id,
+    publicIp: m.publicIp,
+    metadata: m.metadata,
+    version: m.version,
+    ...(m.bootId === undefined ? {} : { bootId: m.bootId }),
+  });
 }
 
 export function decodeMachine(key: string, text: string): MachineRecord {
@@ -172,6 +178,7 @@ export function decodeMachine(key: string, text: string): MachineRecord {
     publicIp: str(key, o, 'publicIp'),
     metadata: stringMap(key, o.metadata, 'metadata'),
     version: str(key, o, 'version'),
+    ...(o.bootId === undefined ? {} : { bootId: str(key, o, 'bootId') }),
   };
 }
 
@@ -208,6 +215,27 @@ export function decodeUnitState(key: string, text: string): UnitStateRecord {
     launched: bool(key, o, 'launched'),
     updatedAt: num(key, o, 'updatedAt'),
   };
+}
+
+export function encodeReason(reason: string): string {
+  return encode({ reason });
+}
+
+export function decodeReason(key: string, text: string): string {
+  return str(key, object(key, text), 'reason');
+}
+
+/**
+ * True when a live machine record belongs to an earlier run of the same fleetd on the same
+ * machine (same boot and address), which a new run may take over.
+ */
+export function sameIncarnationHost(existing: MachineRecord, next: MachineRecord): boolean {
+  return (
+    existing.bootId !== undefined &&
+    existing.bootId !== '' &&
+    existing.bootId === next.bootId &&
+    existing.publicIp === next.publicIp
+  );
 }
 
 export function encodeLeader(candidate: string): string {

@@ -5,13 +5,17 @@ import {
   decodeMachine,
   decodeMetadataValue,
   decodePlacement,
+  decodeReason,
   decodeUnitState,
   encodeMachine,
   encodeMetadataValue,
+  encodeReason,
   mergeMetadata,
+  sameIncarnationHost,
 } from './codec.js';
 import {
   EtcdConnection,
+  MAX_TXN_OPS,
   compare,
   keyOf,
   ops,
@@ -164,13 +168,63 @@ export class EtcdRegistry implements Registry {
    */
   async applySchedule(writes: readonly ScheduleWrite[], leadership: Leadership): Promise<boolean> {
     this.conn.assertOpen('applySchedule');
+    return applySchedule(this.conn, this.keys, writes, this.etcdLeadership(leadership, 'applySchedule'));
+  }
+
+  /** See ScheduleStore: one fenced transaction per chunk of etcd's operation limit. */
+  async recordUnplaceable(
+    update: { readonly set: ReadonlyMap<string, string>; readonly clear: readonly string[] },
+    leadership: Leadership,
+  ): Promise<boolean> {
+    this.conn.assertOpen('recordUnplaceable');
+    const etcdLeadership = this.etcdLeadership(leadership, 'recordUnplaceable');
+    if (etcdLeadership.lost) return false;
+    const all = [
+      ...[...update.set].map(([unit, reason]) => ops.put(this.keys.reason(unit), encodeReason(reason))),
+      ...update.clear.map((unit) => ops.delete(this.keys.reason(unit))),
+    ];
+    for (let i = 0; i === 0 || i < all.length; i += MAX_TXN_OPS) {
+      const res = await this.conn.txn('recordUnplaceable', {
+        compare: etcdLeadership.guard(),
+        success: all.slice(i, i + MAX_TXN_OPS),
+      });
+      if (!res.succeeded) {
+        etcdLeadership.markLost('the leader key changed (seen by recordUnplaceable)');
+        return false;
+      }
+    }
+    return true;
+  }
+
+  async getUnplaceable(unit: string): Promise<string | undefined> {
+    this.conn.assertOpen('getUnplaceable');
+    const key = this.keys.reason(unit);
+    const [kvs = []] = await this.conn.read('getUnplaceable', [ops.get(key)]);
+    const kv = single(kvs);
+    return kv === undefined ? undefined : decodeReason(key, valueOf(kv));
+  }
+
+  async listUnplaceable(): Promise<Map<string, string>> {
+    this.conn.assertOpen('listUnplaceable');
+    const [kvs = []] = await this.conn.read('listUnplaceable', [ops.getPrefix(this.keys.reasons)]);
+    return new Map(
+      kvs
+        .map((kv): [string, string] => [
+          this.keys.tail(keyOf(kv), this.keys.reasons),
+          decodeReason(keyOf(kv), valueOf(kv)),
+        ])
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  }
+
+  private etcdLeadership(leadership: Leadership, operation: string): EtcdLeadership {
     if (!(leadership instanceof EtcdLeadership) || leadership.key !== this.keys.leader) {
       throw new FleetError(
         'INTERNAL',
-        `applySchedule needs a leadership won through an EtcdRegistry on ${this.keys.leader}`,
+        `${operation} needs a leadership won through an EtcdRegistry on ${this.keys.leader}`,
       );
     }
-    return applySchedule(this.conn, this.keys, writes, leadership);
+    return leadership;
   }
 
   // MachineStore ---------------------------------------------------------------------------------
@@ -194,6 +248,7 @@ export class EtcdRegistry implements Registry {
         const holder = res.succeeded ? undefined : single(rangeAt(res, 0));
         // A holder on our own lease is an earlier attempt of ours whose answer was lost.
         if (res.succeeded || holder?.lease === lease.id) break;
+        if (holder !== undefined && (await this.takeOver(record, holder, lease.id))) break;
         if (holder !== undefined && !(await this.reclaim(record.id, holder)))
           throw this.inUse(record.id, holder);
         if (attempt >= MAX_CAS_ATTEMPTS) throw raceLost('announceMachine', record.id);
@@ -326,6 +381,41 @@ export class EtcdRegistry implements Registry {
     if (previous === undefined || !previous.lost || previous.lease.id !== holder.lease) return false;
     await previous.lease.revokeNow('announceMachine');
     this.announced.delete(id);
+    return true;
+  }
+
+  /**
+   * Takes over the live record of an earlier run of the same fleetd (same boot ID and address):
+   * the key moves to our lease in one guarded put, so the machine never looks gone, then the old
+   * lease is revoked, taking the old run's unit states with it. False when the holder is another
+   * machine (or changed meanwhile).
+   */
+  private async takeOver(record: MachineRecord, holder: IKeyValue, leaseId: string): Promise<boolean> {
+    const key = keyOf(holder);
+    let existing: MachineRecord;
+    try {
+      existing = decodeMachine(key, valueOf(holder));
+    } catch {
+      return false;
+    }
+    if (!sameIncarnationHost(existing, record)) return false;
+    const res = await this.conn.txn('announceMachine', {
+      compare: [compare.modified(key, holder.mod_revision)],
+      success: [ops.put(key, encodeMachine(record), leaseId)],
+    });
+    if (!res.succeeded) return false;
+    const oldLease = holder.lease;
+    if (oldLease !== '0' && oldLease !== leaseId) {
+      await this.conn
+        .request('announceMachine', (options) =>
+          this.conn.client.leaseClient.leaseRevoke({ ID: oldLease }, options),
+        )
+        .catch((err: unknown) => {
+          // Already expired is fine; otherwise it expires on its own within its TTL.
+          this.conn.logger.debug("revoking the previous run's lease failed", { error: describeError(err) });
+        });
+    }
+    this.conn.logger.info('took over the presence of an earlier run of this fleetd', { machine: record.id });
     return true;
   }
 

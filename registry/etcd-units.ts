@@ -175,6 +175,7 @@ export async function destroyUnit(conn: EtcdConnection, keys: KeyLayout, name: s
     ops.delete(keys.unit(name)),
     ops.delete(keys.desired(name)),
     ops.delete(keys.global(name)),
+    ops.delete(keys.reason(name)),
     ops.deletePrefix(keys.unitStates(name)),
   ];
   // First assume the unit is not scheduled (one request); otherwise etcd tells where it is.

@@ -1,6 +1,6 @@
 import { FleetError, type FleetErrorCode } from '../lib/errors.js';
 import type { DesiredState } from '../unit/states.js';
-import { mergeMetadata } from './codec.js';
+import { mergeMetadata, sameIncarnationHost } from './codec.js';
 import type {
   MachineRecord,
   Placement,
@@ -133,6 +133,7 @@ export class InMemoryRegistry implements Registry {
   readonly presences = new Map<string, MemoryPresence>();
   readonly apiMetadata = new Map<string, Map<string, string>>();
   readonly states = new Map<string, UnitStateRecord>();
+  readonly reasons = new Map<string, string>();
   private leader: MemoryLeadership | undefined;
   private term = 0;
   private readonly leaderWaiters: (() => void)[] = [];
@@ -308,6 +309,7 @@ export class InMemoryRegistry implements Registry {
       this.placements.delete(name);
       if (placement !== undefined) this.notify({ kind: 'schedule', machine: placement.machine });
       for (const [k, s] of this.states) if (s.unit === name) this.states.delete(k);
+      this.reasons.delete(name);
       this.notify({ kind: 'units' });
       return true;
     });
@@ -379,12 +381,40 @@ export class InMemoryRegistry implements Registry {
     });
   }
 
+  recordUnplaceable(
+    update: { readonly set: ReadonlyMap<string, string>; readonly clear: readonly string[] },
+    leadership: Leadership,
+  ): Promise<boolean> {
+    return this.call(() => {
+      if (this.leader === undefined || this.leader !== leadership || leadership.lost) return false;
+      for (const [unit, reason] of update.set) this.reasons.set(unit, reason);
+      for (const unit of update.clear) this.reasons.delete(unit);
+      return true;
+    });
+  }
+
+  getUnplaceable(unit: string): Promise<string | undefined> {
+    return this.call(() => this.reasons.get(unit));
+  }
+
+  listUnplaceable(): Promise<Map<string, string>> {
+    return this.call(() => new Map([...this.reasons].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+  }
+
   // MachineStore ---------------------------------------------------------------------------------
 
   announceMachine(record: MachineRecord, _ttlSeconds: number): Promise<MachinePresence> {
     return this.call(() => {
-      if (this.presences.has(record.id)) {
-        const other = this.machinesById.get(record.id);
+      const previous = this.presences.get(record.id);
+      const existing = this.machinesById.get(record.id);
+      if (previous !== undefined && existing !== undefined && sameIncarnationHost(existing, record)) {
+        // An earlier run of the same fleetd: the record moves to the new presence without ever
+        // disappearing; the old presence's states go with its lease.
+        this.presences.delete(record.id);
+        for (const [k, s] of this.states) if (s.machine === record.id) this.states.delete(k);
+        previous.markLost();
+      } else if (previous !== undefined) {
+        const other = existing;
         throw new FleetError(
           'MACHINE_ID_IN_USE',
           `machine ID ${record.id} is already in use by a live fleetd (public IP ${other?.publicIp ?? 'unknown'}); ` +

@@ -9,6 +9,7 @@
  * | global/<name>                | hash + desired state of a global unit  | API        | until destroy        |
  * | schedule/<machine>/<name>    | hash + desired state for that machine  | engine     | until unscheduled    |
  * | placement/<name>             | the machine a unit is scheduled on     | engine     | until unscheduled    |
+ * | reason/<name>                | why the engine cannot place a unit     | engine     | until placeable      |
  * | machines/<machine>           | public IP, metadata, version           | agent      | agent's lease        |
  * | metadata/<machine>/<key>     | metadata set through the API           | API        | until removed        |
  * | state/<name>/<machine>       | load/active/sub state, hash, time      | agent      | agent's lease        |
@@ -55,6 +56,12 @@ export class KeyLayout {
   }
   get placements(): string {
     return `${this.prefix}placement/`;
+  }
+  reason(name: string): string {
+    return `${this.prefix}reason/${name}`;
+  }
+  get reasons(): string {
+    return `${this.prefix}reason/`;
   }
   machine(id: string): string {
     return `${this.prefix}machines/${id}`;

@@ -43,6 +43,12 @@ export interface MachineRecord {
   /** Configured metadata merged with metadata set through the API (API wins). */
   readonly metadata: Readonly<Record<string, string>>;
   readonly version: string;
+  /**
+   * The kernel boot ID of the fleetd that announced it. With the public IP it tells a restarted
+   * fleetd on the same machine (which takes the presence over) from a second machine that has
+   * the same machine ID (which is refused).
+   */
+  readonly bootId?: string;
 }
 
 /** What an agent reports for one unit it runs (bound to the agent's lease). */

@@ -52,7 +52,7 @@ export interface UnitStore {
   setDesiredState(name: string, state: DesiredState): Promise<boolean>;
   /**
    * Removes everything about a unit in one transaction: contents, desired state, global entry,
-   * placement, schedule entry and every machine's state record. False when it did not exist.
+   * placement, schedule entry, unplaceable reason and every machine's state record. False when it did not exist.
    */
   destroyUnit(name: string): Promise<boolean>;
   /** Fires when any unit's contents or desired state change (what the engine reacts to). */
@@ -82,6 +82,19 @@ export interface ScheduleStore {
    * removes it (only if it still names that machine).
    */
   applySchedule(writes: readonly ScheduleWrite[], leadership: Leadership): Promise<boolean>;
+  /**
+   * Records why units cannot be placed (`set`: unit -> reason) and forgets the reasons of units
+   * that can be placed again or are gone (`clear`), fenced by leadership like applySchedule.
+   * Returns false, writing nothing, when leadership was lost.
+   */
+  recordUnplaceable(
+    update: { readonly set: ReadonlyMap<string, string>; readonly clear: readonly string[] },
+    leadership: Leadership,
+  ): Promise<boolean>;
+  /** Why the engine could not place a unit at its last reconcile, or undefined. */
+  getUnplaceable(unit: string): Promise<string | undefined>;
+  /** Every recorded reason, unit -> reason. */
+  listUnplaceable(): Promise<Map<string, string>>;
 }
 
 /** A machine's presence, bound to one lease with its unit states. */
@@ -104,8 +117,11 @@ export interface MachinePresence {
 /** Live machines. */
 export interface MachineStore {
   /**
-   * Announces a machine under a new lease of `ttlSeconds`, kept alive until `close()`. Fails with
-   * `FleetError('MACHINE_ID_IN_USE')` when another live presence holds the same machine ID.
+   * Announces a machine under a new lease of `ttlSeconds`, kept alive until `close()`. A live
+   * record of an earlier run of the same fleetd (same `bootId`, non-empty, and same public IP)
+   * is taken over: the record moves to the new lease in one step (the machine never looks gone)
+   * and the old lease is revoked. Fails with `FleetError('MACHINE_ID_IN_USE')` when any other
+   * live presence holds the same machine ID.
    */
   announceMachine(record: MachineRecord, ttlSeconds: number): Promise<MachinePresence>;
   /** Live machines, metadata merged with the metadata set through the API. */

@@ -301,6 +301,41 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
       });
     });
 
+    describe('unplaceable reasons', () => {
+      it('records, lists and clears reasons while leading', async () => {
+        const l = await lead();
+        const set = new Map([
+          ['b.service', 'no machine can run it: MachineMetadata region=us excludes m1'],
+          ['a.service', 'peer x.service is missing'],
+        ]);
+        expect(await r.recordUnplaceable({ set, clear: [] }, l)).to.equal(true);
+        expect(await r.getUnplaceable('b.service')).to.equal(set.get('b.service'));
+        expect([...(await r.listUnplaceable()).keys()]).to.deep.equal(['a.service', 'b.service']);
+        expect(
+          await r.recordUnplaceable({ set: new Map(), clear: ['a.service', 'never.service'] }, l),
+        ).to.equal(true);
+        expect(await r.getUnplaceable('a.service')).to.equal(undefined);
+        expect([...(await r.listUnplaceable()).keys()]).to.deep.equal(['b.service']);
+      });
+
+      it('rejects reasons from a deposed leader', async () => {
+        const a = await lead(r, 'engine-a');
+        await a.resign();
+        expect(await r.recordUnplaceable({ set: new Map([['x.service', 'why']]), clear: [] }, a)).to.equal(
+          false,
+        );
+        expect(await r.getUnplaceable('x.service')).to.equal(undefined);
+      });
+
+      it('forgets the reason of a destroyed unit', async () => {
+        const l = await lead();
+        await r.submitUnit(unitRecord('x.service'), 'launched');
+        await r.recordUnplaceable({ set: new Map([['x.service', 'why']]), clear: [] }, l);
+        await r.destroyUnit('x.service');
+        expect(await r.getUnplaceable('x.service')).to.equal(undefined);
+      });
+    });
+
     describe('machines', () => {
       it('announces a machine and lists live machines sorted by ID', async () => {
         const b = await r.announceMachine(machineRecord('mb', { region: 'eu' }), 10);
@@ -319,6 +354,36 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
           .catch((e: unknown) => e);
         expect(isFleetError(err, 'MACHINE_ID_IN_USE'), String(err)).to.equal(true);
         expect((err as Error).message).to.match(/m1/);
+        await p.close();
+      });
+
+      it('lets a restarted fleetd on the same machine (same boot ID and address) take its presence over', async () => {
+        const record = { ...machineRecord('m1'), bootId: 'boot-1' };
+        const first = await r.announceMachine(record, 3);
+        await first.publishUnitState(unitState('a.service', 'm1'));
+        const peer = await subject.peer();
+        const second = await peer.announceMachine({ ...record, metadata: { v: '2' } }, 3);
+        expect((await r.listMachines()).map((m) => [m.id, m.metadata])).to.deep.equal([['m1', { v: '2' }]]);
+        await eventually(() => expect(first.lost).to.equal(true), { timeoutMs: 8000 });
+        expect(await r.listUnitStates({ machine: 'm1' })).to.deep.equal([]);
+        await second.publishUnitState(unitState('b.service', 'm1'));
+        expect((await r.listUnitStates({ machine: 'm1' })).map((s) => s.unit)).to.deep.equal(['b.service']);
+        expect((await r.listMachines()).map((m) => m.id)).to.deep.equal(['m1']);
+        await second.close();
+      });
+
+      it('refuses a takeover by another boot or another address', async () => {
+        const p = await r.announceMachine({ ...machineRecord('m1'), bootId: 'boot-1' }, 10);
+        const peer = await subject.peer();
+        for (const other of [
+          { ...machineRecord('m1'), bootId: 'boot-2' },
+          { ...machineRecord('m1', {}, '10.250.0.99'), bootId: 'boot-1' },
+          machineRecord('m1'),
+        ]) {
+          const err: unknown = await peer.announceMachine(other, 10).catch((e: unknown) => e);
+          expect(isFleetError(err, 'MACHINE_ID_IN_USE'), String(err)).to.equal(true);
+        }
+        expect(p.lost).to.equal(false);
         await p.close();
       });
 
