@@ -114,6 +114,16 @@ export class KeptLease {
     this.revokeInBackground();
   }
 
+  /**
+   * Stops keepalives without revoking, as a killed process would: the lease runs out on etcd's
+   * side after its TTL. Locally it counts as abandoned. For fault tests (EtcdRegistry.crash).
+   */
+  halt(): void {
+    if (this.ended !== undefined) return;
+    this.revoking = Promise.resolve();
+    this.end('abandoned');
+  }
+
   /** Revokes now if the lease was given up while etcd may still hold it; for a retried announce. */
   async revokeNow(operation: string): Promise<void> {
     await this.conn.request(operation, (options) => this.lease.revoke(options));

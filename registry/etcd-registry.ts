@@ -355,6 +355,20 @@ export class EtcdRegistry implements Registry {
     return this.closing;
   }
 
+  /**
+   * Drops the connection at once without resigning or revoking anything, as a killed fleetd
+   * would: its leases run out on their own. For fault tests.
+   */
+  crash(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const l of this.leaderships) l.halt();
+      for (const p of this.presences) p.halt();
+      this.conn.close();
+      await Promise.resolve();
+    })();
+    return this.closing;
+  }
+
   // Helpers --------------------------------------------------------------------------------------
 
   private async watch(
