@@ -1,0 +1,148 @@
+import { expect } from 'chai';
+
+import { Engine, type EngineConfig } from '../../engine/engine.js';
+import { ManualClock, flushMicrotasks, systemClock, type Clock } from '../../lib/clock.js';
+import { MemoryLogger } from '../../lib/logger.js';
+import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
+import type { MachinePresence } from '../../registry/registry.js';
+import { eventually } from '../helpers/eventually.js';
+import { machineRecord, unitRecord } from '../helpers/registry-builders.js';
+
+const config: EngineConfig = { reconcileIntervalMs: 2000, leaseTtlSeconds: 10 };
+
+describe('engine/engine over the in-memory registry', () => {
+  let registry: InMemoryRegistry;
+  let engines: Engine[];
+  let presences: MachinePresence[];
+
+  beforeEach(() => {
+    registry = new InMemoryRegistry();
+    engines = [];
+    presences = [];
+  });
+
+  afterEach(async () => {
+    for (const e of engines) await e.close();
+  });
+
+  function startEngine(machineId: string, clock: Clock = systemClock): Engine {
+    const engine = new Engine({ machineId, registry, clock, logger: new MemoryLogger(), config });
+    engine.start();
+    engines.push(engine);
+    return engine;
+  }
+
+  async function machine(id: string, metadata: Record<string, string> = {}): Promise<MachinePresence> {
+    const p = await registry.announceMachine(machineRecord(id, metadata), 10);
+    presences.push(p);
+    return p;
+  }
+
+  const placementOf = async (unit: string) => registry.getPlacement(unit);
+
+  it('leads alone and places a launched unit on the least-loaded machine', async () => {
+    await machine('m1');
+    await machine('m2');
+    const engine = startEngine('m1');
+    await registry.submitUnit(unitRecord('a.service'), 'launched');
+    await registry.submitUnit(unitRecord('b.service'), 'launched');
+    await eventually(async () =>
+      expect((await registry.listSchedule()).map((p) => `${p.unit}@${p.machine}`)).to.deep.equal([
+        'a.service@m1',
+        'b.service@m2',
+      ]),
+    );
+    expect(engine.leading).to.equal(true);
+  });
+
+  it('carries the hash and desired state into the placement and follows changes of both', async () => {
+    await machine('m1');
+    startEngine('m1');
+    const u = unitRecord('a.service');
+    await registry.submitUnit(u, 'loaded');
+    await eventually(async () =>
+      expect(await placementOf('a.service')).to.deep.equal({
+        unit: 'a.service',
+        machine: 'm1',
+        hash: u.hash,
+        desiredState: 'loaded',
+      }),
+    );
+    await registry.setDesiredState('a.service', 'launched');
+    await eventually(async () => expect((await placementOf('a.service'))?.desiredState).to.equal('launched'));
+    const next = unitRecord('a.service', [], '/bin/other');
+    await registry.submitUnit(next, 'launched', { replace: true });
+    await eventually(async () => expect((await placementOf('a.service'))?.hash).to.equal(next.hash));
+  });
+
+  it('leaves inactive units unscheduled and unschedules a unit set to inactive', async () => {
+    await machine('m1');
+    startEngine('m1');
+    await registry.submitUnit(unitRecord('idle.service'), 'inactive');
+    await registry.submitUnit(unitRecord('a.service'), 'launched');
+    await eventually(async () => expect(await placementOf('a.service')).to.not.equal(undefined));
+    expect(await placementOf('idle.service')).to.equal(undefined);
+    await registry.setDesiredState('a.service', 'inactive');
+    await eventually(async () => expect(await placementOf('a.service')).to.equal(undefined));
+  });
+
+  it('moves the units of a machine that vanished', async () => {
+    await machine('m1');
+    await machine('m2');
+    startEngine('m2');
+    await registry.submitUnit(unitRecord('x.service'), 'launched');
+    await eventually(async () => expect((await placementOf('x.service'))?.machine).to.equal('m1'));
+    registry.expireMachine('m1');
+    await eventually(async () => expect((await placementOf('x.service'))?.machine).to.equal('m2'));
+  });
+
+  it('records why a unit cannot be placed, and forgets it once the unit is placed', async () => {
+    await machine('m1', { region: 'eu' });
+    const engine = startEngine('m1');
+    await registry.submitUnit(unitRecord('us.service', ['MachineMetadata=region=us']), 'launched');
+    await eventually(() => expect(engine.unplaceable.map((u) => u.unit)).to.deep.equal(['us.service']));
+    expect(engine.unplaceable[0]?.reason).to.match(/region/);
+    await eventually(async () => expect(await registry.getUnplaceable('us.service')).to.match(/region/));
+    await machine('m2', { region: 'us' });
+    await eventually(async () => expect(await registry.getUnplaceable('us.service')).to.equal(undefined));
+    expect((await placementOf('us.service'))?.machine).to.equal('m2');
+  });
+
+  it('lets exactly one of several engines lead, and another take over when the leader goes', async () => {
+    await machine('m1');
+    const a = startEngine('m1');
+    const b = startEngine('m2');
+    const c = startEngine('m3');
+    await eventually(() => expect([a, b, c].filter((e) => e.leading)).to.have.length(1));
+    const leader = [a, b, c].find((e) => e.leading);
+    registry.expireLeader();
+    await eventually(() => expect([a, b, c].filter((e) => e.leading && e !== leader)).to.have.length(1));
+    await registry.submitUnit(unitRecord('after.service'), 'launched');
+    await eventually(async () => expect(await placementOf('after.service')).to.not.equal(undefined));
+  });
+
+  it('resigns on close so that another engine leads at once', async () => {
+    const a = startEngine('m1');
+    await eventually(() => expect(a.leading).to.equal(true));
+    const b = startEngine('m2');
+    await a.close();
+    await eventually(() => expect(b.leading).to.equal(true));
+  });
+
+  it('makes no registry request in a periodic run when nothing changed', async () => {
+    const clock = new ManualClock();
+    await machine('m1');
+    await registry.submitUnit(unitRecord('a.service'), 'launched');
+    const engine = startEngine('m1', clock);
+    await eventually(async () => expect(await placementOf('a.service')).to.not.equal(undefined));
+    await engine.idle();
+    const before = registry.requestCount;
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(config.reconcileIntervalMs);
+      await flushMicrotasks();
+    }
+    await engine.idle();
+    expect(registry.requestCount).to.equal(before);
+    expect(engine.rounds).to.be.greaterThan(0);
+  });
+});
