@@ -20,6 +20,13 @@ export type FleetErrorCode =
   | 'UNIT_FILE_IO_FAILED'
   // fleetd: configuration and start-up
   | 'CONFIG_INVALID'
+  // fleetctl: the command line and its API client
+  | 'USAGE_INVALID'
+  | 'API_UNREACHABLE'
+  | 'API_ERROR'
+  // fleetd/api: the HTTP API (a request the API refuses; a listener that cannot be opened)
+  | 'API_REQUEST_REJECTED'
+  | 'API_LISTEN_FAILED'
   // test harnesses and tooling
   | 'HARNESS_MISSING_BINARY'
   | 'HARNESS_START_FAILED'

@@ -1,0 +1,22 @@
+import type { Logger } from '../../lib/logger.js';
+import type { MachineStore, ScheduleStore, UnitStateStore, UnitStore } from '../../registry/registry.js';
+
+/**
+ * The part of the registry the API uses: units and their desired states, where units are placed
+ * and why some cannot be, machines, and the states agents report. A full `Registry` fits.
+ */
+export type ApiRegistry = Pick<
+  UnitStore,
+  'submitUnit' | 'getUnit' | 'listUnits' | 'setDesiredState' | 'destroyUnit'
+> &
+  Pick<ScheduleStore, 'getPlacement' | 'listSchedule' | 'getUnplaceable' | 'listUnplaceable'> &
+  Pick<MachineStore, 'listMachines' | 'setMachineMetadata'> &
+  UnitStateStore;
+
+/** What every handler gets. */
+export interface ApiContext {
+  readonly registry: ApiRegistry;
+  /** The page size of list endpoints, and the limit every page token must carry. */
+  readonly tokenLimit: number;
+  readonly logger: Logger;
+}

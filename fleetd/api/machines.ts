@@ -1,0 +1,100 @@
+import type { ApiContext } from './context.js';
+import { machineEntity } from './entities.js';
+import { ApiError } from './errors.js';
+import { decodeError, fieldPath, jsonType, optionalString, parseJsonBody, readFields } from './json.js';
+import { pageFromQuery, paginate } from './pagination.js';
+import type { ApiRequest } from './request.js';
+import { emptyResponse, jsonResponse, JSON_CONTENT_TYPE, type ApiResponse } from './response.js';
+
+/**
+ * The machines resource (FLEET-COMPAT 8.7): live machines, and their dynamic metadata.
+ */
+
+/** fleet's `metadataPathRegex`: `/<machine ID>/metadata/<key>`. */
+const METADATA_PATH = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
+const OPS = ['add', 'remove', 'replace'] as const;
+type MetadataOpKind = (typeof OPS)[number];
+
+/** One decoded operation of a PATCH body. */
+interface MetadataOp {
+  readonly op: string;
+  readonly path: string;
+  readonly value: string;
+}
+
+/** A validated operation, ready to apply. */
+interface MetadataChange {
+  readonly op: MetadataOpKind;
+  readonly machine: string;
+  readonly key: string;
+  readonly value: string;
+}
+
+/** `GET /machines`: one page of live machines, sorted by ID. */
+export async function listMachines(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
+  const token = pageFromQuery(req.query, ctx.tokenLimit);
+  const page = paginate(await ctx.registry.listMachines(), token);
+  return jsonResponse(200, { machines: page.items.map(machineEntity), nextPageToken: page.nextPageToken });
+}
+
+/**
+ * An operation's value: the object `{"value":"x"}` that fleet's code required, or the plain
+ * string `"x"` that fleet's documentation showed (fleet refused it; both are accepted here).
+ */
+function decodeValue(value: unknown, where: string): string {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const inner = readFields(value, where, ['value'] as const);
+    return optionalString(inner.value, fieldPath(where, 'value')) ?? '';
+  }
+  if (value === undefined || value === null) return '';
+  if (typeof value === 'string') return value;
+  throw decodeError(
+    `field ${JSON.stringify(where)} must be a string or {"value": string}, got ${jsonType(value)}`,
+  );
+}
+
+function decodeOps(json: unknown): MetadataOp[] {
+  if (!Array.isArray(json)) {
+    throw decodeError(`expected the body to be a JSON array of operations, got ${jsonType(json)}`);
+  }
+  return (json as unknown[]).map((item, i) => {
+    const where = `[${i}]`;
+    const f = readFields(item, where, ['op', 'path', 'value'] as const);
+    return {
+      op: optionalString(f.op, fieldPath(where, 'op')) ?? '',
+      path: optionalString(f.path, fieldPath(where, 'path')) ?? '',
+      value: decodeValue(f.value, fieldPath(where, 'value')),
+    };
+  });
+}
+
+function isOpKind(op: string): op is MetadataOpKind {
+  return (OPS as readonly string[]).includes(op);
+}
+
+/** fleet's checks, in its order, with its messages. */
+function validate(op: MetadataOp): MetadataChange {
+  if (!isOpKind(op.op)) throw new ApiError(400, 'invalid op: expect add, remove, or replace');
+  const match = METADATA_PATH.exec(op.path);
+  const [, machine, key] = match ?? [];
+  if (machine === undefined || key === undefined) throw new ApiError(400, 'machine metadata path invalid');
+  if (op.op !== 'remove' && op.value === '') {
+    throw new ApiError(400, 'invalid value: add and replace require a value');
+  }
+  return { op: op.op, machine, key, value: op.value };
+}
+
+/**
+ * `PATCH /machines`: a JSON array of `{op, path, value}` operations on machine metadata. Every
+ * operation is validated before any is applied; then they apply in order (add and replace set the
+ * key, remove hides it, even a configured one). Unknown machine IDs are accepted, as in fleet.
+ * Success is 204 and, as fleet's functional tests check, carries `Content-Type: application/json`.
+ */
+export async function patchMachines(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
+  const changes = decodeOps(parseJsonBody(await req.body())).map(validate);
+  for (const c of changes) {
+    await ctx.registry.setMachineMetadata(c.machine, c.key, c.op === 'remove' ? undefined : c.value);
+  }
+  if (changes.length > 0) ctx.logger.info('machine metadata changed', { operations: changes.length });
+  return emptyResponse(204, { 'Content-Type': JSON_CONTENT_TYPE });
+}

@@ -1,0 +1,147 @@
+import type { ApiContext } from './context.js';
+import { getDiscovery } from './discovery.js';
+import { ApiError } from './errors.js';
+import { listMachines, patchMachines } from './machines.js';
+import type { ApiRequest } from './request.js';
+import type { ApiResponse } from './response.js';
+import { getState, listStates } from './state.js';
+import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
+
+/**
+ * Routing (fleet's `api/mux.go`): every resource is mounted under `/fleet/v1` and `/v1-alpha`.
+ *
+ * | path                       | methods          |
+ * |----------------------------|------------------|
+ * | `/`, `/fleet/v1`           | none: 405        |
+ * | `/fleet/v1/discovery`      | GET (also `discovery.json`, fleet's older name) |
+ * | `/fleet/v1/machines`       | GET, PATCH       |
+ * | `/fleet/v1/units`          | GET              |
+ * | `/fleet/v1/units/<name>`   | GET, PUT, DELETE |
+ * | `/fleet/v1/state`          | GET              |
+ * | `/fleet/v1/state/<name>`   | GET              |
+ *
+ * Any other path is 404 with an empty message (a trailing slash, an empty name and extra segments
+ * included). A method a resource does not serve is 405 with fleet's message and an `Allow` header.
+ * Path segments are percent-decoded one by one, so `%2F` stays inside a unit name.
+ */
+
+/** Serves one request that was routed to it. */
+export type Handler = (ctx: ApiContext, req: ApiRequest) => Promise<ApiResponse>;
+
+interface Resource {
+  /** A short name for logs, e.g. `units/<name>`. */
+  readonly name: string;
+  readonly methods: Readonly<Partial<Record<string, Handler>>>;
+  /** fleet's 405 message for this resource. */
+  readonly notAllowed: string;
+}
+
+/** What the router found for a request. */
+export interface Route {
+  /** The resource, for logs: `units`, `units/<name>`, `state/<name>`, ... */
+  readonly resource: string;
+  readonly handler: Handler;
+}
+
+const ONLY_GET = 'only GET supported against this resource';
+
+/** `/` and `/fleet/v1` themselves: fleet answered 405 with an empty message for every method. */
+const ROOT: Resource = { name: 'root', methods: {}, notAllowed: '' };
+
+const UNITS: Resource = {
+  name: 'units',
+  methods: { GET: listUnits },
+  notAllowed: ONLY_GET,
+};
+
+const MACHINES: Resource = {
+  name: 'machines',
+  methods: { GET: listMachines, PATCH: patchMachines },
+  notAllowed: 'only GET and PATCH supported against this resource',
+};
+
+const STATES: Resource = {
+  name: 'state',
+  methods: { GET: listStates },
+  notAllowed: ONLY_GET,
+};
+
+/**
+ * fleet answered other methods here with 400; this is a 405 like every other resource, with
+ * fleet's message.
+ */
+const DISCOVERY: Resource = {
+  name: 'discovery',
+  methods: { GET: () => Promise.resolve(getDiscovery()) },
+  notAllowed: 'only HTTP GET supported against this resource',
+};
+
+function unitItem(name: string): Resource {
+  return {
+    name: 'units/<name>',
+    methods: {
+      GET: (ctx) => getUnit(ctx, name),
+      PUT: (ctx, req) => putUnit(ctx, req, name),
+      DELETE: (ctx) => deleteUnit(ctx, name),
+    },
+    notAllowed: 'only GET, PUT and DELETE supported against this resource',
+  };
+}
+
+function stateItem(name: string): Resource {
+  return { name: 'state/<name>', methods: { GET: (ctx) => getState(ctx, name) }, notAllowed: ONLY_GET };
+}
+
+/** The segments of the API below a prefix, or undefined when the path is under no prefix. */
+function apiSegments(segments: readonly string[]): readonly string[] | undefined {
+  if (segments[0] === 'fleet' && segments[1] === 'v1') return segments.slice(2);
+  if (segments[0] === 'v1-alpha') return segments.slice(1);
+  return undefined;
+}
+
+function resolve(segments: readonly string[]): Resource | undefined {
+  if (segments.length === 1 && segments[0] === '') return ROOT;
+  const api = apiSegments(segments);
+  if (api === undefined) return undefined;
+  const [collection, item, ...extra] = api;
+  if (collection === undefined) return ROOT;
+  if (extra.length > 0 || item === '') return undefined;
+  switch (collection) {
+    case 'units':
+      return item === undefined ? UNITS : unitItem(item);
+    case 'state':
+      return item === undefined ? STATES : stateItem(item);
+    case 'machines':
+      return item === undefined ? MACHINES : undefined;
+    case 'discovery':
+    case 'discovery.json':
+      return item === undefined ? DISCOVERY : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    // decodeURIComponent says only "URI malformed"; name the segment instead.
+    throw new ApiError(400, `invalid URL escape in path segment ${JSON.stringify(segment)}`);
+  }
+}
+
+/**
+ * Finds the handler for `method` on `path` (the request target's path, still percent-encoded).
+ * Throws ApiError: 404 for an unknown path, 405 (with `Allow`) for a method the resource does not
+ * serve, 400 for a path that cannot be percent-decoded.
+ */
+export function route(method: string, path: string): Route {
+  if (!path.startsWith('/')) throw new ApiError(404);
+  const resource = resolve(path.slice(1).split('/').map(decodeSegment));
+  if (resource === undefined) throw new ApiError(404);
+  const handler = resource.methods[method];
+  if (handler === undefined) {
+    throw new ApiError(405, resource.notAllowed, { Allow: Object.keys(resource.methods).join(', ') });
+  }
+  return { resource: resource.name, handler };
+}
