@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import type { FleetOptions } from '../../unit/fleet-options.js';
 import { formatProblem } from '../../unit/problems.js';
 import { serializeUnitFile } from '../../unit/serialize.js';
 import { parseUnit } from '../../unit/unit.js';
+import { repoRoot } from '../helpers/repo-root.js';
 
 /**
  * The unit-file fixtures under systemd-fixtures/units, checked one `it` per file.
@@ -22,17 +22,6 @@ import { parseUnit } from '../../unit/unit.js';
 
 const VALID_SUFFIX = '.expect.json';
 const INVALID_SUFFIX = '.expected';
-
-/** The repository root: the nearest directory above this file that holds package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
 
 const FIXTURES = join(repoRoot(), 'systemd-fixtures', 'units');
 

@@ -1,6 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { isValidGlob } from '../../unit/glob.js';
 import { FLEET_OPTION_NAMES, validateFleetOptions, type FleetOptions } from '../../unit/fleet-options.js';
@@ -10,6 +9,7 @@ import { parseUnitFile } from '../../unit/unit-file.js';
 import { isTemplate, validateUnitName } from '../../unit/unit-name.js';
 import { parseUnit, type Unit } from '../../unit/unit.js';
 import { Random } from '../helpers/random.js';
+import { repoRoot } from '../helpers/repo-root.js';
 
 /**
  * Fuzzing the unit parser: over 100,000 seeded inputs (random bytes, mutated fixture files, random
@@ -48,17 +48,6 @@ function largeBoundMs(bytes: number): number {
 
 const DISPLAY_PREFIX = 'fuzz/';
 const utf8 = new TextEncoder();
-
-/** The repository root: the nearest directory above this file that holds package.json. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
 
 interface FixtureFile {
   readonly name: string;
