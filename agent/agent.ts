@@ -36,6 +36,11 @@ export interface AgentConfig {
   readonly publicIp: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly version: string;
+  /**
+   * The kernel boot ID (readBootId), announced with the machine so that a restarted fleetd on
+   * the same boot and address takes the presence over instead of being refused as a duplicate.
+   */
+  readonly bootId?: string;
 }
 
 export interface AgentDeps {
@@ -213,6 +218,7 @@ export class Agent {
       publicIp: config.publicIp,
       metadata: config.metadata,
       version: config.version,
+      ...(config.bootId === undefined || config.bootId === '' ? {} : { bootId: config.bootId }),
     };
   }
 

@@ -340,15 +340,19 @@ export class EtcdRegistry implements Registry {
   /**
    * Ends campaigns, closes watches, steps down from leadership and revokes presences (so the
    * machine vanishes at once), then closes the client. Clean-up that etcd does not answer in time
-   * is left to lease expiry. Idempotent.
+   * is left to lease expiry. Idempotent (the options of the first call apply).
+   *
+   * With `keepPresences`, machine presences are not revoked: their keepalives stop with the
+   * client, so the machine stays listed until its lease expires (agent_ttl), and a fleetd that
+   * starts again on the same boot within that time takes it over (the agent's shutdown policy).
    */
-  close(): Promise<void> {
+  close(options: { readonly keepPresences?: boolean } = {}): Promise<void> {
     this.closing ??= (async () => {
       this.conn.beginClose();
       await Promise.all([...this.watches].map((w) => w.close()));
       await Promise.all([
         ...[...this.leaderships].map((l) => l.release()),
-        ...[...this.presences].map((p) => p.release()),
+        ...(options.keepPresences === true ? [] : [...this.presences].map((p) => p.release())),
       ]);
       this.conn.close();
     })();

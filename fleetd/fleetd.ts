@@ -1,0 +1,427 @@
+import type { SystemdManager } from '../agent/systemd-manager.js';
+import type { Clock } from '../lib/clock.js';
+import { FleetError, describeError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { diffConfig, type ConfigChange, type FleetdConfig } from './config.js';
+import { formatGoDuration } from './config-values.js';
+import type {
+  FleetdAgent,
+  FleetdApi,
+  FleetdComponents,
+  FleetdEngine,
+  FleetdRegistry,
+  FleetdSettings,
+} from './fleetd-components.js';
+import { connectSystemd, startAgent } from './fleetd-start.js';
+
+/**
+ * The daemon: builds and runs one machine's fleet-ts components from a configuration, in this
+ * order, and closes them in the reverse order:
+ *
+ * 1. the etcd registry (it connects lazily and retries: etcd being down at start is not fatal);
+ * 2. the systemd manager on D-Bus;
+ * 3. the HTTP API on the unix socket (and TCP), answering 503 until the machine is announced;
+ * 4. the agent: announces the machine (waiting for etcd as long as it takes) and follows its
+ *    schedule;
+ * 5. the engine, unless disable_engine: campaigns for leadership and schedules while it leads.
+ *
+ * Stopping follows the agent's shutdown policy: the engine resigns (another takes over at once),
+ * the agent stops without touching a unit, the API closes, and the machine's presence is left to
+ * its lease (agent_ttl) so a fleetd restarted on the same boot takes it over. Components are built
+ * by injected factories (fleetd-components.ts), so the wiring is tested with in-memory ones.
+ */
+
+/** What a fleetd is made of. */
+export interface FleetdDeps {
+  readonly settings: FleetdSettings;
+  readonly components: FleetdComponents;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly version: string;
+  /** Applies `verbosity` to the logger (at start and on reload). */
+  readonly setVerbosity?: (verbosity: number) => void;
+  /** How long to retry connecting to systemd before giving up; default 30 s. */
+  readonly systemdConnectTimeoutMs?: number;
+}
+
+/** The agent's safety-net reconcile period (fleet's agent reconciled every 5 s; ours is event-driven). */
+export const AGENT_RECONCILE_INTERVAL_MS = 5000;
+/** fleet: the engine leader's lease is 5 x engine_reconcile_interval. */
+export const ENGINE_LEASE_INTERVALS = 5;
+const DEFAULT_SYSTEMD_CONNECT_TIMEOUT_MS = 30_000;
+
+/** The running components; a field is set once its component started. */
+interface Stack {
+  registry?: FleetdRegistry;
+  systemd?: SystemdManager;
+  api?: FleetdApi;
+  agent?: FleetdAgent;
+  engine?: FleetdEngine;
+}
+
+/** What a SIGUSR1 dump shows. */
+export interface FleetdStatus {
+  readonly state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+  readonly machineId: string | undefined;
+  readonly announced: boolean;
+  readonly engine: 'disabled' | 'leading' | 'following' | 'not started';
+}
+
+/** One fleetd: see the file comment. */
+export class Fleetd {
+  private readonly log: Logger;
+  private settings: FleetdSettings;
+  private stack: Stack = {};
+  private state: FleetdStatus['state'] = 'new';
+  private announced = false;
+  private machineId: string | undefined;
+  private bootId = '';
+  /** Aborts a start (or a reload's restart) in progress when fleetd stops. */
+  private readonly stopping = new AbortController();
+  /** Start, reloads and stop run one at a time, in order. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly deps: FleetdDeps) {
+    this.log = deps.logger;
+    this.settings = deps.settings;
+  }
+
+  /** True once the machine is announced and until fleetd stops or restarts its components. */
+  get ready(): boolean {
+    return this.announced;
+  }
+
+  /** The configuration in use. */
+  get config(): FleetdConfig {
+    return this.settings.config;
+  }
+
+  /** A summary for logs (SIGUSR1). */
+  status(): FleetdStatus {
+    const engine = this.stack.engine;
+    return {
+      state: this.state,
+      machineId: this.machineId,
+      announced: this.announced,
+      engine: this.settings.config.disableEngine
+        ? 'disabled'
+        : engine === undefined
+          ? 'not started'
+          : engine.leading
+            ? 'leading'
+            : 'following',
+    };
+  }
+
+  /**
+   * Starts every component in order. Resolves once all run (the machine is announced), or
+   * early when `stop()` is called meanwhile. Rejects when fleetd cannot run: no machine ID,
+   * systemd unreachable past its timeout, an API listener that cannot open, a machine ID held by
+   * another live fleetd past agent_ttl. What started is closed again before it rejects.
+   */
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new FleetError('INTERNAL', 'fleetd was already started'));
+    this.state = 'starting';
+    return this.enqueue(async () => {
+      const { components, version } = this.deps;
+      this.log.info(`Starting fleetd version ${version}`, { version });
+      this.deps.setVerbosity?.(this.settings.config.verbosity);
+      try {
+        this.machineId = await components.readMachineId();
+        this.bootId = await components.readBootId();
+        this.log.info('machine identity read', { machineId: this.machineId, bootId: this.bootId });
+        await this.startStack();
+      } catch (err) {
+        if (this.stopping.signal.aborted) return;
+        await this.closeStack();
+        this.state = 'stopped';
+        throw err;
+      }
+      if (!this.stopping.signal.aborted) {
+        this.state = 'running';
+        this.log.info('fleetd started', { machineId: this.machineId });
+      }
+    });
+  }
+
+  /**
+   * Stops fleetd: aborts a start in progress, then closes the engine (resigning), the agent
+   * (units keep running, presence left to its lease), the API, systemd and the registry.
+   * Idempotent; resolves when everything is closed. Never rejects: a component that fails to
+   * close is logged.
+   */
+  stop(): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') return this.queue.then(() => undefined);
+    this.state = 'stopping';
+    this.stopping.abort();
+    return this.enqueue(async () => {
+      await this.closeStack();
+      this.state = 'stopped';
+      this.log.info('fleetd stopped');
+    }).catch(() => undefined);
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP): logs what changed, applies `verbosity` at once,
+   * restarts only the API when only API options changed, and every component otherwise (fleet's
+   * "Restarting server components"). Returns the changes. Rejects when the components cannot be
+   * started again; fleetd is then stopped.
+   */
+  reload(next: FleetdSettings): Promise<ConfigChange[]> {
+    return this.enqueue(async () => {
+      if (this.state !== 'running') {
+        this.log.warn('configuration not reloaded: fleetd is not running', { state: this.state });
+        return [];
+      }
+      const changes = [
+        ...diffConfig(this.settings.config, next.config),
+        ...materialChanges(this.settings, next),
+      ];
+      this.settings = next;
+      if (changes.length === 0) {
+        this.log.info('configuration reloaded; nothing changed');
+        return changes;
+      }
+      this.log.info('configuration reloaded', {
+        changes: Object.fromEntries(changes.map((c) => [c.option, { from: c.from, to: c.to }])),
+      });
+      const scopes = new Set(changes.map((c) => c.reload));
+      if (scopes.has('live')) this.deps.setVerbosity?.(next.config.verbosity);
+      if (scopes.has('none')) {
+        this.log.info('options read by nothing yet changed; they take effect when their feature arrives', {
+          options: changes.filter((c) => c.reload === 'none').map((c) => c.option),
+        });
+      }
+      try {
+        if (scopes.has('server')) {
+          this.log.info('Restarting server components', {
+            options: changes.filter((c) => c.reload === 'server').map((c) => c.option),
+          });
+          await this.closeStack();
+          await this.startStack();
+        } else if (scopes.has('api')) {
+          this.log.info('restarting the API', {
+            options: changes.filter((c) => c.reload === 'api').map((c) => c.option),
+          });
+          const api = this.stack.api;
+          this.stack.api = undefined;
+          await this.closeOne('API', () => api?.close());
+          await this.startApi();
+        }
+      } catch (err) {
+        if (this.stopping.signal.aborted) return changes;
+        this.log.error('components did not start again after the reload; stopping', {
+          error: describeError(err),
+        });
+        await this.closeStack();
+        this.state = 'stopped';
+        throw err;
+      }
+      return changes;
+    });
+  }
+
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Builds and starts the components from the current settings. */
+  private async startStack(): Promise<void> {
+    const { components, clock } = this.deps;
+    const { config, material } = this.settings;
+    const signal = this.stopping.signal;
+    const machineId = this.machineId ?? '';
+    const stack: Stack = {};
+    this.stack = stack;
+
+    const publicIp = await this.publicIp();
+    this.throwIfStopping();
+
+    const registry = components.createRegistry({ config, material, logger: this.log });
+    stack.registry = registry;
+    this.log.info('etcd registry created', {
+      endpoints: config.etcdServers,
+      prefix: config.etcdKeyPrefix,
+      tls: material.etcdTls !== undefined,
+      requestTimeoutMs: config.etcdRequestTimeoutMs,
+    });
+
+    stack.systemd = await connectSystemd({
+      connect: () =>
+        components.connectSystemd({
+          busAddress: config.systemdBus === '' ? undefined : config.systemdBus,
+          unitsDirectory: config.unitsDirectory,
+          logger: this.log,
+        }),
+      clock,
+      logger: this.log,
+      timeoutMs: this.deps.systemdConnectTimeoutMs ?? DEFAULT_SYSTEMD_CONNECT_TIMEOUT_MS,
+      signal,
+    });
+    this.log.info('connected to systemd', {
+      bus: config.systemdBus === '' ? 'system bus' : config.systemdBus,
+      unitsDirectory: config.unitsDirectory,
+    });
+
+    this.throwIfStopping();
+    await this.startApi();
+    this.throwIfStopping();
+
+    const agent = components.createAgent({
+      machineId,
+      registry,
+      systemd: stack.systemd,
+      clock,
+      logger: this.log,
+      config: {
+        ttlSeconds: config.agentTtlMs / 1000,
+        reconcileIntervalMs: AGENT_RECONCILE_INTERVAL_MS,
+        publicIp,
+        metadata: config.metadata,
+        version: this.deps.version,
+        bootId: this.bootId,
+      },
+    });
+    stack.agent = agent;
+    await startAgent(agent, { clock, logger: this.log, agentTtlMs: config.agentTtlMs, signal });
+    this.announced = true;
+    this.log.info('agent started', {
+      machineId,
+      publicIp,
+      metadata: config.metadata,
+      agentTtl: formatGoDuration(config.agentTtlMs),
+    });
+
+    this.throwIfStopping();
+    if (config.disableEngine) {
+      this.log.info('engine disabled (disable_engine)');
+      return;
+    }
+    const engine = components.createEngine({
+      machineId,
+      registry,
+      clock,
+      logger: this.log,
+      config: {
+        reconcileIntervalMs: config.engineReconcileIntervalMs,
+        leaseTtlSeconds: (ENGINE_LEASE_INTERVALS * config.engineReconcileIntervalMs) / 1000,
+      },
+    });
+    stack.engine = engine;
+    engine.start();
+    this.log.info('engine started', {
+      reconcileIntervalMs: config.engineReconcileIntervalMs,
+      leaseTtlSeconds: (ENGINE_LEASE_INTERVALS * config.engineReconcileIntervalMs) / 1000,
+    });
+  }
+
+  /** Ends a start between two steps once fleetd is stopping (start() then returns quietly). */
+  private throwIfStopping(): void {
+    if (this.stopping.signal.aborted) throw new FleetError('ABORTED', 'fleetd is stopping');
+  }
+
+  /** The configured public IP, or the detected one, or "" with a warning. */
+  private async publicIp(): Promise<string> {
+    const configured = this.settings.config.publicIp;
+    if (configured !== '') return configured;
+    const detected = await this.deps.components.detectPublicIp();
+    if (detected !== undefined) {
+      this.log.info('public IP detected', { publicIp: detected });
+      return detected;
+    }
+    this.log.warn('no public IP detected and public_ip is not set; announcing the machine without one');
+    return '';
+  }
+
+  private async startApi(): Promise<void> {
+    const { config, material } = this.settings;
+    const registry = this.stack.registry;
+    if (registry === undefined) throw new FleetError('INTERNAL', 'the API needs the registry');
+    if (config.apiSocket === '' && config.apiTcp === undefined) {
+      this.log.warn('no API listener configured (api_socket and api_tcp are empty)');
+      return;
+    }
+    const api = this.deps.components.createApi({
+      registry,
+      logger: this.log,
+      tokenLimit: config.tokenLimit,
+      ready: () => this.announced,
+    });
+    this.stack.api = api;
+    if (config.apiSocket !== '') await api.listenUnix(config.apiSocket, config.apiSocketMode);
+    const tcp = config.apiTcp;
+    if (tcp !== undefined) {
+      await api.listenTcp({
+        host: tcp.host,
+        port: tcp.port,
+        ...(material.apiTls === undefined ? {} : { tls: material.apiTls }),
+        allowPlainHttpOnLoopback: config.apiAllowPlainHttp,
+      });
+    }
+    this.log.info('API started', {
+      socket: config.apiSocket,
+      tcp: tcp === undefined ? '' : `${tcp.host}:${tcp.port}`,
+      tls: material.apiTls !== undefined,
+    });
+  }
+
+  /** Closes what runs, in reverse order of start; failures are logged, not thrown. */
+  private async closeStack(): Promise<void> {
+    const stack = this.stack;
+    this.stack = {};
+    this.announced = false;
+    if (stack.engine !== undefined) {
+      const engine = stack.engine;
+      await this.closeOne('engine (leadership resigned)', () => engine.close());
+    }
+    if (stack.agent !== undefined) {
+      const agent = stack.agent;
+      // The shutdown policy of agent.ts: units keep running, the presence stays until its lease
+      // expires, and a fleetd restarted on this boot takes it over.
+      await this.closeOne('agent (units keep running; presence left to its lease)', () =>
+        agent.close({ release: false }),
+      );
+    }
+    if (stack.api !== undefined) {
+      const api = stack.api;
+      await this.closeOne('API', () => api.close());
+    }
+    if (stack.systemd !== undefined) {
+      const systemd = stack.systemd;
+      await this.closeOne('systemd connection', () => systemd.close());
+    }
+    if (stack.registry !== undefined) {
+      const registry = stack.registry;
+      await this.closeOne('etcd registry', () => registry.close({ keepPresences: true }));
+    }
+  }
+
+  private async closeOne(what: string, close: () => Promise<void> | undefined): Promise<void> {
+    try {
+      await close();
+      this.log.info('component stopped', { stopped: what });
+    } catch (err) {
+      this.log.warn('component failed to stop', { stopped: what, error: describeError(err) });
+    }
+  }
+}
+
+/** TLS files whose contents changed under the same paths (a certificate rotated before SIGHUP). */
+function materialChanges(before: FleetdSettings, after: FleetdSettings): ConfigChange[] {
+  const changes: ConfigChange[] = [];
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(before.material.etcdTls, after.material.etcdTls)) {
+    changes.push({
+      option: 'etcd TLS files',
+      from: 'previous contents',
+      to: 'new contents',
+      reload: 'server',
+    });
+  }
+  if (!same(before.material.apiTls, after.material.apiTls)) {
+    changes.push({ option: 'API TLS files', from: 'previous contents', to: 'new contents', reload: 'api' });
+  }
+  return changes;
+}
