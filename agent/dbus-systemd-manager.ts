@@ -188,6 +188,7 @@ export class DbusSystemdManager implements SystemdManager {
   private readonly pendingCalls = new Set<(reason: string) => void>();
   private subscribed: Promise<void> | undefined;
   private lost: Error | undefined;
+  private readonly lostListeners: ((error: Error) => void)[] = [];
   private closed = false;
 
   private constructor(
@@ -525,6 +526,21 @@ export class DbusSystemdManager implements SystemdManager {
     this.lost = err instanceof Error ? err : new Error(String(err));
     this.log.warn('D-Bus connection lost', { address: this.address, error: this.lost.message });
     this.failPending(`the connection to D-Bus at ${this.address} was lost (${this.lost.message})`);
+    const lost = this.lost;
+    for (const listener of this.lostListeners.splice(0)) {
+      queueMicrotask(() => {
+        listener(lost);
+      });
+    }
+  }
+
+  onLost(listener: (error: Error) => void): void {
+    const lost = this.lost;
+    if (lost !== undefined && !this.closed) {
+      queueMicrotask(() => {
+        listener(lost);
+      });
+    } else if (!this.closed) this.lostListeners.push(listener);
   }
 
   /**

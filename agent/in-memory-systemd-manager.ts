@@ -112,6 +112,7 @@ export class InMemorySystemdManager implements SystemdManager {
   private readonly faults = new Map<SystemdManagerMethod, FleetError[]>();
   private readonly failingStarts = new Set<string>();
   private readonly listeners = new Set<(unit: string) => void>();
+  private readonly lostListeners: ((error: Error) => void)[] = [];
   private lastPid = 1000;
   private closed = false;
 
@@ -271,9 +272,30 @@ export class InMemorySystemdManager implements SystemdManager {
     });
   }
 
+  onLost(listener: (error: Error) => void): void {
+    if (!this.closed) this.lostListeners.push(listener);
+  }
+
+  /**
+   * The connection to systemd breaks for good, as when the bus daemon goes away: every later
+   * call fails with a non-retryable SYSTEMD_UNAVAILABLE and `onLost` listeners are told.
+   */
+  loseConnection(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    const error = new Error('injected loss of the systemd connection');
+    for (const l of this.lostListeners.splice(0)) {
+      queueMicrotask(() => {
+        l(error);
+      });
+    }
+  }
+
   close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    this.lostListeners.length = 0;
     return Promise.resolve();
   }
 

@@ -55,6 +55,12 @@ export interface SystemdManager {
    * removal). Signals, not polling. The listener must not throw.
    */
   subscribe(listener: (unit: string) => void): Promise<SystemdSubscription>;
+  /**
+   * Calls `listener` once if the connection to systemd is lost for good (the bus went away): every
+   * later call fails, and the owner must connect anew (fleetd exits so that systemd restarts it).
+   * Not called after `close()`.
+   */
+  onLost(listener: (error: Error) => void): void;
   /** Closes the connection. Idempotent. */
   close(): Promise<void>;
 }

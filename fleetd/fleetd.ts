@@ -42,6 +42,12 @@ export interface FleetdDeps {
   readonly setVerbosity?: (verbosity: number) => void;
   /** How long to retry connecting to systemd before giving up; default 30 s. */
   readonly systemdConnectTimeoutMs?: number;
+  /**
+   * Called when fleetd cannot go on (the connection to systemd is lost for good): main stops
+   * fleetd and exits non-zero, and systemd's Restart= starts a fresh one, which adopts the
+   * running units.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 /** The agent's safety-net reconcile period (fleet's agent reconciled every 5 s; ours is event-driven). */
@@ -263,6 +269,11 @@ export class Fleetd {
     this.log.info('connected to systemd', {
       bus: config.systemdBus === '' ? 'system bus' : config.systemdBus,
       unitsDirectory: config.unitsDirectory,
+    });
+    stack.systemd.onLost((error) => {
+      if (this.stopping.signal.aborted) return;
+      this.log.error('lost the connection to systemd; fleetd must restart', { error: error.message });
+      this.deps.onFatal?.(error);
     });
 
     this.throwIfStopping();

@@ -83,6 +83,10 @@ async function run(commandLine: RunCommandLine): Promise<number | undefined> {
     setVerbosity: (verbosity) => {
       logging.level = levelForVerbosity(verbosity);
     },
+    onFatal: () => {
+      // Units keep running; systemd restarts fleetd (Restart=always), which adopts them.
+      void fleetd.stop().finally(() => process.exit(1));
+    },
   });
   handleSignals({
     source: process,

@@ -131,7 +131,12 @@ class World {
 
   fleetd(
     s: FleetdSettings = settings(),
-    options: { clock?: Clock; verbosity?: number[]; systemdConnectTimeoutMs?: number } = {},
+    options: {
+      clock?: Clock;
+      verbosity?: number[];
+      systemdConnectTimeoutMs?: number;
+      onFatal?: (error: Error) => void;
+    } = {},
   ): Fleetd {
     return new Fleetd({
       settings: s,
@@ -143,6 +148,7 @@ class World {
         ? {}
         : { systemdConnectTimeoutMs: options.systemdConnectTimeoutMs }),
       setVerbosity: (v) => options.verbosity?.push(v),
+      ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
     });
   }
 
@@ -243,6 +249,25 @@ describe('fleetd/fleetd: the daemon wired over in-memory components', function (
     expect(fleetd.ready).to.equal(false);
     await fleetd.stop();
     expect(world.events).to.have.length(5);
+  });
+
+  it('reports a lost systemd connection as fatal, so that systemd restarts fleetd', async () => {
+    const fatal: Error[] = [];
+    const fleetd = track(world.fleetd(settings(), { onFatal: (e) => fatal.push(e) }));
+    await fleetd.start();
+    world.systemd.loseConnection();
+    await eventually(() => expect(fatal).to.have.length(1));
+    expect(world.messages()).to.include('lost the connection to systemd; fleetd must restart');
+  });
+
+  it('does not report the systemd connection closed by its own stop as fatal', async () => {
+    const fatal: Error[] = [];
+    const fleetd = world.fleetd(settings(), { onFatal: (e) => fatal.push(e) });
+    await fleetd.start();
+    await fleetd.stop();
+    world.systemd.loseConnection();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fatal).to.deep.equal([]);
   });
 
   it('uses the configured public IP instead of detecting one', async () => {
