@@ -118,6 +118,11 @@ export class Agent {
     return this.deps.machineId;
   }
 
+  /** True while this machine's presence is announced and alive (false before start). */
+  get present(): boolean {
+    return this.presence !== undefined && !this.presence.lost;
+  }
+
   /**
    * Announces the machine and starts following its schedule. Fails with MACHINE_ID_IN_USE when
    * another live fleetd holds this machine ID; retries while the registry is unreachable.

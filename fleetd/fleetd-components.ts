@@ -48,6 +48,8 @@ export interface FleetdApiDeps {
 
 /** The agent as fleetd drives it (agent/agent.ts). */
 export interface FleetdAgent {
+  /** False while the machine's presence is lost and not announced again. */
+  readonly present: boolean;
   start(signal?: AbortSignal): Promise<void>;
   close(options?: { readonly release?: boolean }): Promise<void>;
 }

@@ -92,9 +92,12 @@ export class Fleetd {
     this.settings = deps.settings;
   }
 
-  /** True once the machine is announced and until fleetd stops or restarts its components. */
+  /**
+   * True once the machine is announced and until fleetd stops or restarts its components, except
+   * while the agent's presence is lost (etcd away past agent_ttl) and not yet announced again.
+   */
   get ready(): boolean {
-    return this.announced;
+    return this.announced && this.stack.agent?.present !== false;
   }
 
   /** The configuration in use. */
@@ -358,7 +361,7 @@ export class Fleetd {
       registry,
       logger: this.log,
       tokenLimit: config.tokenLimit,
-      ready: () => this.announced,
+      ready: () => this.ready,
     });
     this.stack.api = api;
     if (config.apiSocket !== '') await api.listenUnix(config.apiSocket, config.apiSocketMode);

@@ -78,6 +78,9 @@ class World {
       createAgent: (deps) => {
         const agent = new Agent(deps);
         return {
+          get present() {
+            return agent.present;
+          },
           start: async (signal) => {
             events.push('agent.start');
             await agent.start(signal);
@@ -268,6 +271,17 @@ describe('fleetd/fleetd: the daemon wired over in-memory components', function (
     world.systemd.loseConnection();
     await new Promise((resolve) => setImmediate(resolve));
     expect(fatal).to.deep.equal([]);
+  });
+
+  it('answers not ready while the presence is lost, and ready again once announced', async () => {
+    const fleetd = track(world.fleetd());
+    await fleetd.start();
+    expect(world.readyOf()).to.equal(true);
+    world.registry.partition();
+    world.registry.expireMachine(MACHINE);
+    await eventually(() => expect(world.readyOf()).to.equal(false));
+    world.registry.heal();
+    await eventually(() => expect(world.readyOf()).to.equal(true), { timeoutMs: 5000 });
   });
 
   it('uses the configured public IP instead of detecting one', async () => {
