@@ -318,8 +318,8 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     defaultText: '/etc/fleet/units/',
     metavar: 'PATH',
     meaning:
-      'folder whose unit files are submitted and started as if by fleetctl start (not active yet); empty for none',
-    reload: 'none',
+      'folder whose unit files are submitted and started as if by fleetctl start (edit replaces, removal destroys); empty for none',
+    reload: 'server',
     parse: (t) => parsePath(t, true),
     format: text,
   },

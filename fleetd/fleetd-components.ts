@@ -1,5 +1,6 @@
 import type { AgentDeps } from '../agent/agent.js';
 import type { SystemdManager } from '../agent/systemd-manager.js';
+import type { UnitDropWatcherDeps } from '../agent/unit-drop-watcher.js';
 import type { EngineDeps } from '../engine/engine.js';
 import type { Logger } from '../lib/logger.js';
 import type { Registry } from '../registry/registry.js';
@@ -61,6 +62,13 @@ export interface FleetdEngine {
   close(): Promise<void>;
 }
 
+/** The unit drop-folder watcher as fleetd drives it (agent/unit-drop-watcher.ts). */
+export interface FleetdUnitDropWatcher {
+  /** Starts watching at once; never throws (failures are retried and logged). */
+  start(): void;
+  close(): Promise<void>;
+}
+
 /** The factories fleetd builds its components with; main.ts passes the real ones. */
 export interface FleetdComponents {
   readMachineId(): Promise<string>;
@@ -80,6 +88,11 @@ export interface FleetdComponents {
   createAgent(deps: AgentDeps): FleetdAgent;
   createEngine(deps: EngineDeps): FleetdEngine;
   createApi(deps: FleetdApiDeps): FleetdApi;
+  /**
+   * Builds the watcher of unit_drop_dir. Optional: without it fleetd builds the real
+   * UnitDropWatcher, which needs nothing but node:fs and the registry it is given.
+   */
+  createUnitDropWatcher?(deps: UnitDropWatcherDeps): FleetdUnitDropWatcher;
 }
 
 /** A configuration with the files it names, as config-loader.ts loads it. */

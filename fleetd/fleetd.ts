@@ -1,4 +1,5 @@
 import type { SystemdManager } from '../agent/systemd-manager.js';
+import { UnitDropWatcher } from '../agent/unit-drop-watcher.js';
 import type { Clock } from '../lib/clock.js';
 import { FleetError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -11,6 +12,7 @@ import type {
   FleetdEngine,
   FleetdRegistry,
   FleetdSettings,
+  FleetdUnitDropWatcher,
 } from './fleetd-components.js';
 import { connectSystemd, startAgent } from './fleetd-start.js';
 
@@ -23,12 +25,15 @@ import { connectSystemd, startAgent } from './fleetd-start.js';
  * 3. the HTTP API on the unix socket (and TCP), answering 503 until the machine is announced;
  * 4. the agent: announces the machine (waiting for etcd as long as it takes) and follows its
  *    schedule;
- * 5. the engine, unless disable_engine: campaigns for leadership and schedules while it leads.
+ * 5. the unit drop-folder watcher, unless unit_drop_dir is empty: submits, replaces and
+ *    destroys units as files come, change and go in that folder;
+ * 6. the engine, unless disable_engine: campaigns for leadership and schedules while it leads.
  *
  * Stopping follows the agent's shutdown policy: the engine resigns (another takes over at once),
- * the agent stops without touching a unit, the API closes, and the machine's presence is left to
- * its lease (agent_ttl) so a fleetd restarted on the same boot takes it over. Components are built
- * by injected factories (fleetd-components.ts), so the wiring is tested with in-memory ones.
+ * the drop-folder watcher stops (its units stay), the agent stops without touching a unit, the
+ * API closes, and the machine's presence is left to its lease (agent_ttl) so a fleetd restarted
+ * on the same boot takes it over. Components are built by injected factories
+ * (fleetd-components.ts), so the wiring is tested with in-memory ones.
  */
 
 /** What a fleetd is made of. */
@@ -62,6 +67,7 @@ interface Stack {
   systemd?: SystemdManager;
   api?: FleetdApi;
   agent?: FleetdAgent;
+  dropWatcher?: FleetdUnitDropWatcher;
   engine?: FleetdEngine;
 }
 
@@ -309,6 +315,26 @@ export class Fleetd {
     });
 
     this.throwIfStopping();
+    if (config.unitDropDir === '') {
+      this.log.info('unit drop folder disabled (unit_drop_dir is empty)');
+    } else {
+      const deps = {
+        machineId,
+        registry,
+        clock,
+        logger: this.log,
+        config: { directory: config.unitDropDir },
+      };
+      // main.ts passes no factory: the real watcher needs only node:fs and the registry.
+      const dropWatcher =
+        components.createUnitDropWatcher === undefined
+          ? new UnitDropWatcher(deps)
+          : components.createUnitDropWatcher(deps);
+      stack.dropWatcher = dropWatcher;
+      dropWatcher.start();
+    }
+
+    this.throwIfStopping();
     if (config.disableEngine) {
       this.log.info('engine disabled (disable_engine)');
       return;
@@ -389,6 +415,10 @@ export class Fleetd {
     if (stack.engine !== undefined) {
       const engine = stack.engine;
       await this.closeOne('engine (leadership resigned)', () => engine.close());
+    }
+    if (stack.dropWatcher !== undefined) {
+      const dropWatcher = stack.dropWatcher;
+      await this.closeOne('unit drop-folder watcher (its units stay)', () => dropWatcher.close());
     }
     if (stack.agent !== undefined) {
       const agent = stack.agent;

@@ -77,8 +77,15 @@ function encode(value: Json): string {
 
 // Units ---------------------------------------------------------------------------------------
 
+/** A unit's contents; `origin` is written only when the unit has one (older readers ignore it). */
 export function encodeUnit(unit: UnitRecord): string {
-  return encode({ name: unit.name, hash: unit.hash, options: unit.options, fleet: unit.fleet });
+  return encode({
+    name: unit.name,
+    hash: unit.hash,
+    options: unit.options,
+    fleet: unit.fleet,
+    ...(unit.origin === undefined ? {} : { origin: unit.origin }),
+  });
 }
 
 function decodeFleet(key: string, v: unknown): FleetOptions {
@@ -117,6 +124,7 @@ export function decodeUnit(key: string, text: string): UnitRecord {
       return { section: str(key, r, 'section'), name: str(key, r, 'name'), value: str(key, r, 'value') };
     }),
     fleet: decodeFleet(key, o.fleet),
+    ...(o.origin === undefined ? {} : { origin: str(key, o, 'origin') }),
   };
 }
 

@@ -17,6 +17,13 @@ export interface UnitRecord {
   readonly hash: string;
   readonly options: readonly UnitOptionData[];
   readonly fleet: FleetOptions;
+  /**
+   * Where the unit came from, when not from the API: `drop:<machine ID>:<absolute path>` for a
+   * file in a machine's unit drop folder (agent/unit-drop-watcher.ts), which only that folder's
+   * watcher replaces or destroys. Absent for units submitted through the API (fleetctl), and a
+   * replace through the API drops it. Not part of the hash: the same contents are the same unit.
+   */
+  readonly origin?: string;
 }
 
 /** A unit with the state the user wants for it. */

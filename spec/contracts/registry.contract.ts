@@ -97,6 +97,19 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
         expect(await r.getUnit('a.service')).to.deep.equal({ unit: second, desiredState: 'launched' });
       });
 
+      it("keeps a unit's origin", async () => {
+        const dropped = { ...unitRecord('a.service'), origin: 'drop:m1:/etc/fleet/units/a.service' };
+        await r.submitUnit(dropped, 'launched');
+        expect(await r.getUnit('a.service')).to.deep.equal({ unit: dropped, desiredState: 'launched' });
+        expect((await r.listUnits()).map((s) => s.unit)).to.deep.equal([dropped]);
+        // A replace through the API carries no origin: the stored unit has none afterwards.
+        const api = unitRecord('a.service', [], '/bin/other');
+        await r.submitUnit(api, 'launched', { replace: true });
+        const stored = await r.getUnit('a.service');
+        expect(stored?.unit).to.deep.equal(api);
+        expect(stored?.unit).not.to.have.property('origin');
+      });
+
       it('sets the desired state of a unit', async () => {
         await r.submitUnit(unitRecord('a.service'), 'inactive');
         expect(await r.setDesiredState('a.service', 'launched')).to.equal(true);
