@@ -21,7 +21,9 @@ function fleetConf(machine: LabMachine, etcdUrl: string, prefix: string): string
     '# fleet.conf written by spec/fleetd/fleetd-lab.spec.ts',
     `etcd_servers=${etcdUrl}`,
     `etcd_key_prefix=${prefix}`,
-    'agent_ttl=3s',
+    // Well above the 2 s RestartSec of fleetd.service plus its start-up, so that a killed fleetd
+    // that systemd restarts takes its presence over before the lease runs out.
+    'agent_ttl=6s',
     'engine_reconcile_interval=1',
     `metadata="role=${machine.index === 1 ? 'web' : 'db'},index=${machine.index}"`,
     'verbosity=1',
