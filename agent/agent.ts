@@ -15,6 +15,8 @@ import type {
   UnitStore,
 } from '../registry/registry.js';
 import { serializeUnitFile } from '../unit/serialize.js';
+import { activatedServiceOf } from '../unit/socket-activation.js';
+import { isTemplate } from '../unit/unit-name.js';
 import {
   desiredAgentUnits,
   planAgent,
@@ -58,6 +60,22 @@ function sha1(text: string): string {
 
 function hasInstallSection(unit: UnitRecord): boolean {
   return unit.options.some((o) => o.section === 'Install');
+}
+
+/** A candidate for this machine from a unit record, with the service it activates if a socket. */
+function candidate(
+  unit: UnitRecord,
+  hash: string,
+  desiredState: CandidateUnit['desiredState'],
+): CandidateUnit {
+  const activates = activatedServiceOf(unit.name, unit.options);
+  return {
+    name: unit.name,
+    hash,
+    desiredState,
+    fleet: unit.fleet,
+    ...(activates === undefined ? {} : { activates }),
+  };
 }
 
 function sameState(a: UnitStateRecord | undefined, b: UnitStateRecord): boolean {
@@ -295,14 +313,9 @@ export class Agent {
       const unit = await this.unitRecord(p.unit, p.hash);
       // A placement whose contents we cannot read yet (a replace racing the schedule) waits.
       if (unit === undefined) continue;
-      scheduled.push({ name: p.unit, hash: p.hash, desiredState: p.desiredState, fleet: unit.fleet });
+      scheduled.push(candidate(unit, p.hash, p.desiredState));
     }
-    const globals: CandidateUnit[] = this.globals.map((g) => ({
-      name: g.unit.name,
-      hash: g.unit.hash,
-      desiredState: g.desiredState,
-      fleet: g.unit.fleet,
-    }));
+    const globals = this.globals.map((g) => candidate(g.unit, g.unit.hash, g.desiredState));
     const desired = desiredAgentUnits(scheduled, globals, this.deps.config.metadata);
 
     const files = await systemd.listUnitFiles();
@@ -313,7 +326,10 @@ export class Agent {
       }
     }
     const names = [...new Set([...files, ...desired.map((d) => d.name)])].sort();
-    const statuses = names.length > 0 ? await systemd.unitStatus(names) : [];
+    // systemd refuses to report on a template ("Unit name foo@.service is missing the instance
+    // name") and would fail the whole call: templates are not asked about.
+    const known = names.filter((n) => !isTemplate(n));
+    const statuses = known.length > 0 ? await systemd.unitStatus(known) : [];
     const statusByName = new Map(statuses.map((s) => [s.name, s]));
     const observed: ObservedAgentUnit[] = files.map((name) => ({
       name,
@@ -351,7 +367,8 @@ export class Agent {
     try {
       switch (task.kind) {
         case 'unload': {
-          await systemd.stopUnit(task.unit);
+          // systemd refuses to stop a template; its instances end with their connections.
+          if (!isTemplate(task.unit)) await systemd.stopUnit(task.unit);
           await systemd.removeUnit(task.unit);
           this.fileHashes.delete(task.unit);
           this.launched.delete(task.unit);
@@ -410,7 +427,8 @@ export class Agent {
         this.published.delete(name);
       }
     }
-    const toRead = dirty.filter((n) => this.owned.has(n));
+    // A template has no state in systemd (its instances do): nothing to publish for it.
+    const toRead = dirty.filter((n) => this.owned.has(n) && !isTemplate(n));
     if (toRead.length === 0) return;
     let statuses: UnitStatus[];
     try {

@@ -1,12 +1,15 @@
 import { globMatches } from '../unit/glob.js';
 import type { FleetOptions } from '../unit/fleet-options.js';
 import type { DesiredState } from '../unit/states.js';
+import { isTemplate } from '../unit/unit-name.js';
 
 /** A unit this machine should have, with the state it should be in. */
 export interface DesiredAgentUnit {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: Exclude<DesiredState, 'inactive'>;
+  /** For a socket: the service it activates (`activatedServiceOf`). */
+  readonly activates?: string;
 }
 
 /** What the machine has for one unit: fleet's file (if any) and systemd's view of it. */
@@ -53,11 +56,18 @@ const ORDER: Readonly<Record<AgentTask['kind'], number>> = {
  * - A file that is not desired here: unload it (stop, unlink, delete).
  * - A desired unit without a file, or whose file has another hash (a replace), or that systemd
  *   does not know although the file is there: (unload and) load it, then start it if launched.
- * - Desired `loaded` but running: stop it.
+ * - Desired `loaded` but running: stop it, unless it is the service of a socket launched here
+ *   (systemd started it for a connection; while the socket listens the service is the socket's).
  * - Desired `launched` and not running: start it, unless this agent already started it (then it
  *   ran and exited or failed, which systemd's own Restart= governs; fleet did not restart it
  *   either). After an agent restart the memory is empty: a running unit is adopted untouched,
- *   one that is not running is started again, as fleet did.
+ *   one that is not running is started again, as fleet did. One exception: a launched socket that
+ *   is not running is started again when its service is being loaded, because systemd refuses
+ *   to start a socket whose service it does not have ("Socket service foo.service not loaded").
+ * - A template (`foo@.service`, the service of an `Accept=yes` socket) is only written and
+ *   linked: systemd knows its instances, not the template (it reports no state for it and
+ *   refuses to start or stop it), so it is never started or stopped, and not re-loaded because
+ *   systemd does not list it.
  * - One daemon-reload after all loads and unloads, only when there are any.
  *
  * Idempotent: applying the plan and planning again yields no tasks.
@@ -71,21 +81,25 @@ export function planAgent(
   const want = new Map(desired.map((d) => [d.name, d]));
   const have = new Map(observed.map((o) => [o.name, o]));
   const names = [...new Set([...want.keys(), ...have.keys()])].sort();
+  // Services whose socket is launched here: systemd starts them when a connection comes.
+  const socketActivated = new Set<string>();
+  for (const d of desired) {
+    if (d.activates !== undefined && d.desiredState === 'launched') socketActivated.add(d.activates);
+  }
+  const loading = new Set(
+    desired.filter((d) => needsLoad(d, have.get(d.name)) !== undefined).map((d) => d.name),
+  );
 
   for (const name of names) {
     const d = want.get(name);
     const o = have.get(name);
-    const hasFile = o?.fileHash !== undefined;
     if (d === undefined) {
-      if (hasFile)
+      if (o?.fileHash !== undefined)
         tasks.push({ kind: 'unload', unit: name, reason: 'unit loaded here but not scheduled here' });
       continue;
     }
-    let freshlyLoaded = false;
-    if (!hasFile) {
-      tasks.push({ kind: 'load', unit: name, hash: d.hash, reason: 'unit scheduled here but not loaded' });
-      freshlyLoaded = true;
-    } else if (o.fileHash !== d.hash) {
+    const load = needsLoad(d, o);
+    if (load === 'replace') {
       tasks.push({
         kind: 'unload',
         unit: name,
@@ -97,8 +111,9 @@ export function planAgent(
         hash: d.hash,
         reason: 'unit replaced: loading the scheduled contents',
       });
-      freshlyLoaded = true;
-    } else if (o.loadState === 'not-found') {
+    } else if (load === 'missing') {
+      tasks.push({ kind: 'load', unit: name, hash: d.hash, reason: 'unit scheduled here but not loaded' });
+    } else if (load === 'unknown') {
       tasks.push({
         kind: 'load',
         unit: name,
@@ -106,10 +121,12 @@ export function planAgent(
         reason: 'unit file present but unknown to systemd',
       });
     }
+    if (isTemplate(name)) continue;
+    const freshlyLoaded = load === 'missing' || load === 'replace';
     const running = !freshlyLoaded && o !== undefined && isRunning(o.activeState);
     switch (d.desiredState) {
       case 'loaded':
-        if (running)
+        if (running && !socketActivated.has(name))
           tasks.push({ kind: 'stop', unit: name, reason: 'unit running but desired state is loaded' });
         break;
       case 'launched':
@@ -121,6 +138,12 @@ export function planAgent(
           });
         } else if (!running && !launched.has(name)) {
           tasks.push({ kind: 'start', unit: name, reason: 'unit not running and desired state is launched' });
+        } else if (!running && d.activates !== undefined && loading.has(d.activates)) {
+          tasks.push({
+            kind: 'start',
+            unit: name,
+            reason: `socket not listening and its service ${d.activates} is being loaded`,
+          });
         }
         break;
     }
@@ -133,12 +156,29 @@ export function planAgent(
   return tasks.sort((a, b) => ORDER[a.kind] - ORDER[b.kind]);
 }
 
+/**
+ * Why a desired unit must be (re)loaded: no file (`missing`), a file with another hash
+ * (`replace`), or a file systemd does not know (`unknown`; never for a template, which systemd
+ * does not list by name); undefined when it is loaded.
+ */
+function needsLoad(
+  d: DesiredAgentUnit,
+  o: ObservedAgentUnit | undefined,
+): 'missing' | 'replace' | 'unknown' | undefined {
+  if (o?.fileHash === undefined) return 'missing';
+  if (o.fileHash !== d.hash) return 'replace';
+  if (o.loadState === 'not-found' && !isTemplate(d.name)) return 'unknown';
+  return undefined;
+}
+
 /** A unit candidate for this machine, with what deciding eligibility needs. */
 export interface CandidateUnit {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: DesiredState;
   readonly fleet: FleetOptions;
+  /** For a socket: the service it activates (`activatedServiceOf`). */
+  readonly activates?: string;
 }
 
 /** True when the machine's metadata satisfies every MachineMetadata key (OR within a key). */
@@ -163,6 +203,11 @@ export function unitsConflict(a: CandidateUnit, b: CandidateUnit): boolean {
  * scheduled here, plus every global unit whose MachineMetadata this machine satisfies and which
  * conflicts with nothing already accepted (scheduled units first, then global units by name, so
  * the first global unit by name wins a conflict). Inactive units are left out.
+ *
+ * Socket activation: a global socket that is loaded or launched and whose metadata this machine
+ * satisfies raises the global service it activates (or the template, for `Accept=yes`) to
+ * `loaded` here, so that systemd can start it on a connection; the service's own metadata and
+ * conflicts still apply. (The engine does the same for scheduled pairs in their placements.)
  */
 export function desiredAgentUnits(
   scheduled: readonly CandidateUnit[],
@@ -171,7 +216,16 @@ export function desiredAgentUnits(
 ): DesiredAgentUnit[] {
   const accepted: CandidateUnit[] = scheduled.filter((u) => u.desiredState !== 'inactive');
   const sortedGlobals = [...globals].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const raised = new Set<string>();
   for (const g of sortedGlobals) {
+    if (g.activates !== undefined && g.desiredState !== 'inactive' && metadataMatches(g.fleet, metadata))
+      raised.add(g.activates);
+  }
+  for (const global of sortedGlobals) {
+    const g: CandidateUnit =
+      global.desiredState === 'inactive' && raised.has(global.name)
+        ? { ...global, desiredState: 'loaded' }
+        : global;
     if (g.desiredState === 'inactive') continue;
     if (!metadataMatches(g.fleet, metadata)) continue;
     if (accepted.some((u) => unitsConflict(u, g))) continue;
@@ -181,5 +235,6 @@ export function desiredAgentUnits(
     name: u.name,
     hash: u.hash,
     desiredState: u.desiredState === 'loaded' ? 'loaded' : 'launched',
+    ...(u.activates === undefined ? {} : { activates: u.activates }),
   }));
 }

@@ -12,8 +12,9 @@ import type {
   UnitStore,
 } from '../registry/registry.js';
 import type { ClusterSnapshot, SchedulableUnit } from './cluster-snapshot.js';
-import type { SchedulePlan, Unplaceable } from './schedule-plan.js';
+import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
+import { explainPlan, pairSockets, type EngineUnplaceable } from './socket-pairs.js';
 
 /** The registry roles the engine uses. */
 export type EngineRegistry = UnitStore & ScheduleStore & MachineStore & LeaderElection;
@@ -41,13 +42,10 @@ export interface EngineDeps {
 
 /** What the last leader reconcile did, for the API, tests and benchmarks. */
 export interface EngineRound {
+  /** The scheduler's plan (its input had the socket pairs' implied constraints). */
   readonly plan: SchedulePlan;
   readonly writes: number;
   readonly at: number;
-}
-
-function toSchedulable(s: StoredUnit): SchedulableUnit {
-  return { name: s.unit.name, hash: s.unit.hash, desiredState: s.desiredState, fleet: s.unit.fleet };
 }
 
 /**
@@ -76,7 +74,7 @@ export class Engine {
   /** The unplaceable reasons as stored in the registry, to write only changes. */
   private recordedReasons = new Map<string, string>();
   /** Units the last plan could not place, with reasons (for the API and CLI). */
-  unplaceable: readonly Unplaceable[] = [];
+  unplaceable: readonly EngineUnplaceable[] = [];
   lastRound: EngineRound | undefined;
   /** Leader reconciles run, and schedule writes issued, since start. */
   rounds = 0;
@@ -235,14 +233,18 @@ export class Engine {
       throw err;
     }
 
+    const schedule = new Map([...this.schedule.values()].map((p) => [p.unit, p.machine]));
+    // Sockets and their services: implied MachineOf, raised desired states, contradictions.
+    const pairs = pairSockets(this.units, schedule);
     const snapshot: ClusterSnapshot = {
-      units: this.units.map(toSchedulable),
+      units: pairs.units,
       machines: this.machines.map((m) => ({ id: m.id, metadata: m.metadata })),
-      schedule: new Map([...this.schedule.values()].map((p) => [p.unit, p.machine])),
+      schedule,
     };
     const plan = planCluster(snapshot);
-    const writes = this.writesFor(plan);
-    this.unplaceable = plan.unplaceable;
+    const explained = explainPlan(plan, pairs);
+    const writes = this.writesFor(explained.changes, pairs.units);
+    this.unplaceable = explained.unplaceable;
     this.rounds++;
     if (writes.length > 0) {
       const ok = await registry.applySchedule(writes, leadership);
@@ -252,7 +254,7 @@ export class Engine {
         return;
       }
       this.applyLocally(writes);
-      for (const c of plan.changes) {
+      for (const c of explained.changes) {
         this.log.info(c.kind === 'schedule' ? 'unit scheduled' : 'unit unscheduled', {
           unit: c.unit,
           machine: c.machine,
@@ -260,19 +262,20 @@ export class Engine {
         });
       }
     }
-    await this.recordReasons(plan, leadership);
+    await this.recordReasons(explained.unplaceable, leadership);
     this.lastRound = { plan, writes: writes.length, at: now };
   }
 
   /**
    * The plan's changes as registry writes, plus updates of placements that stay where they are
    * but whose desired state or hash changed (a stop, a start, a replace): the agent reads both
-   * from its schedule entry.
+   * from its schedule entry. Desired states are the scheduler's (`units`), which socket pairing
+   * may have raised above the stored ones.
    */
-  private writesFor(plan: SchedulePlan): ScheduleWrite[] {
+  private writesFor(changes: readonly ScheduleChange[], units: readonly SchedulableUnit[]): ScheduleWrite[] {
     const writes: ScheduleWrite[] = [];
     const touched = new Set<string>();
-    for (const c of plan.changes) {
+    for (const c of changes) {
       touched.add(c.unit);
       if (c.kind === 'unschedule') writes.push({ kind: 'delete', unit: c.unit, machine: c.machine });
       else {
@@ -282,21 +285,24 @@ export class Engine {
         });
       }
     }
-    const byName = new Map(this.units.map((u) => [u.unit.name, u]));
+    const byName = new Map(units.map((u) => [u.name, u]));
     for (const p of this.schedule.values()) {
       if (touched.has(p.unit)) continue;
       const u = byName.get(p.unit);
       if (u === undefined || u.desiredState === 'inactive') continue;
-      if (u.unit.hash !== p.hash || u.desiredState !== p.desiredState) {
-        writes.push({ kind: 'put', placement: { ...p, hash: u.unit.hash, desiredState: u.desiredState } });
+      if (u.hash !== p.hash || u.desiredState !== p.desiredState) {
+        writes.push({ kind: 'put', placement: { ...p, hash: u.hash, desiredState: u.desiredState } });
       }
     }
     return writes;
   }
 
   /** Stores why units cannot be placed (for the API and CLI), writing only what changed. */
-  private async recordReasons(plan: SchedulePlan, leadership: Leadership): Promise<void> {
-    const next = new Map(plan.unplaceable.map((u) => [u.unit, u.reason]));
+  private async recordReasons(
+    unplaceable: readonly EngineUnplaceable[],
+    leadership: Leadership,
+  ): Promise<void> {
+    const next = new Map(unplaceable.map((u) => [u.unit, u.reason]));
     const set = new Map([...next].filter(([unit, reason]) => this.recordedReasons.get(unit) !== reason));
     const clear = [...this.recordedReasons.keys()].filter((unit) => !next.has(unit));
     if (set.size === 0 && clear.length === 0) return;

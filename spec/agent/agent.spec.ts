@@ -2,14 +2,59 @@ import { expect } from 'chai';
 
 import { Agent, type AgentConfig } from '../../agent/agent.js';
 import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';
+import type { JobResult, UnitStatus } from '../../agent/systemd-manager.js';
 import { systemClock } from '../../lib/clock.js';
-import { isFleetError } from '../../lib/errors.js';
+import { FleetError, isFleetError } from '../../lib/errors.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
 import type { Leadership } from '../../registry/registry.js';
 import type { UnitRecord } from '../../registry/model.js';
+import { formatProblem } from '../../unit/problems.js';
+import { isTemplate } from '../../unit/unit-name.js';
+import { parseUnit } from '../../unit/unit.js';
 import { eventually } from '../helpers/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
+
+/** A unit record from unit-file text. */
+function recordOf(name: string, text: string): UnitRecord {
+  const r = parseUnit(name, text);
+  if (!r.ok) throw new Error(r.problems.map(formatProblem).join('; '));
+  const u = r.value;
+  return {
+    name: u.name,
+    hash: u.hash,
+    options: u.file.options.map((o) => ({ section: o.section, name: o.name, value: o.value })),
+    fleet: u.fleet,
+  };
+}
+
+/**
+ * The fake systemd with real systemd's answer to a template name in ListUnitsByNames, StartUnit
+ * and StopUnit (checked on systemd 252): the whole call fails.
+ */
+class TemplateRefusingSystemd extends InMemorySystemdManager {
+  private refuse(names: readonly string[]): void {
+    const t = names.find(isTemplate);
+    if (t !== undefined) {
+      throw new FleetError('SYSTEMD_FAILED', `Unit name ${t} is missing the instance name.`);
+    }
+  }
+
+  override async unitStatus(names: readonly string[]): Promise<UnitStatus[]> {
+    this.refuse(names);
+    return super.unitStatus(names);
+  }
+
+  override async startUnit(name: string): Promise<JobResult> {
+    this.refuse([name]);
+    return super.startUnit(name);
+  }
+
+  override async stopUnit(name: string): Promise<JobResult> {
+    this.refuse([name]);
+    return super.stopUnit(name);
+  }
+}
 
 const config = (overrides: Partial<AgentConfig> = {}): AgentConfig => ({
   ttlSeconds: 10,
@@ -244,5 +289,87 @@ describe('agent/agent over the in-memory registry and systemd', () => {
     const agent = await startAgent('m1', new InMemorySystemdManager());
     await agent.close({ release: true });
     expect(await registry.listMachines()).to.deep.equal([]);
+  });
+
+  describe('socket activation', () => {
+    const echoSocket = recordOf('echo.socket', '[Socket]\nListenStream=7001\n');
+    const greetSocket = recordOf('greet.socket', '[Socket]\nListenStream=7002\nAccept=yes\n');
+    const greetTemplate = recordOf(
+      'greet@.service',
+      '[Service]\nExecStart=/bin/echo hello\nStandardOutput=socket\n',
+    );
+
+    it('leaves a service that systemd activated for its socket running', async () => {
+      const systemd = new InMemorySystemdManager();
+      const agent = await startAgent('m1', systemd);
+      await schedule(unitRecord('echo.service'), 'm1', 'loaded');
+      await schedule(echoSocket, 'm1');
+      await eventually(async () =>
+        expect(await stateOf('echo.socket')).to.include({ activeState: 'active', subState: 'listening' }),
+      );
+      expect(await stateOf('echo.service')).to.include({ activeState: 'inactive', subState: 'dead' });
+      // A connection: systemd starts the service itself.
+      await systemd.startUnit('echo.service');
+      await eventually(async () =>
+        expect(await stateOf('echo.service')).to.include({
+          activeState: 'active',
+          subState: 'running',
+          launched: false,
+        }),
+      );
+      agent.trigger();
+      await agent.idle();
+      expect((await systemd.unitStatus(['echo.service']))[0]?.activeState).to.equal('active');
+      expect(systemd.callCount('stopUnit')).to.equal(0);
+    });
+
+    it('installs and links a template without starting it, asking systemd nothing about it', async () => {
+      const systemd = new TemplateRefusingSystemd();
+      const agent = await startAgent('m1', systemd);
+      await schedule(greetTemplate, 'm1', 'loaded');
+      await schedule(greetSocket, 'm1');
+      await eventually(async () => expect((await stateOf('greet.socket'))?.activeState).to.equal('active'));
+      expect(systemd.isLinked('greet@.service')).to.equal(true);
+      expect(await systemd.readUnitFile('greet@.service')).to.equal(
+        '[Service]\nExecStart=/bin/echo hello\nStandardOutput=socket\n',
+      );
+      expect(await stateOf('greet@.service')).to.equal(undefined);
+      // No reload loop: more reconciles load nothing again.
+      const installs = systemd.callCount('installUnit');
+      const reloads = systemd.callCount('reload');
+      for (let i = 0; i < 3; i++) {
+        agent.trigger();
+        await agent.idle();
+      }
+      expect(systemd.callCount('installUnit')).to.equal(installs);
+      expect(systemd.callCount('reload')).to.equal(reloads);
+    });
+
+    it('unloads a template that is unscheduled from here without stopping it', async () => {
+      const systemd = new TemplateRefusingSystemd();
+      await startAgent('m1', systemd);
+      await schedule(greetTemplate, 'm1', 'loaded');
+      await eventually(async () => expect(await systemd.listUnitFiles()).to.deep.equal(['greet@.service']));
+      await registry.applySchedule([{ kind: 'delete', unit: 'greet@.service', machine: 'm1' }], leadership);
+      await eventually(async () => expect(await systemd.listUnitFiles()).to.deep.equal([]));
+      expect(systemd.isLinked('greet@.service')).to.equal(false);
+    });
+
+    it('loads a global service with its global socket, and starts only the socket', async () => {
+      const systemd = new InMemorySystemdManager();
+      await startAgent('m1', systemd);
+      await registry.submitUnit(unitRecord('echo.service', ['Global=true']), 'inactive');
+      await registry.submitUnit(
+        recordOf('echo.socket', '[Socket]\nListenStream=7001\n\n[X-Fleet]\nGlobal=true\n'),
+        'launched',
+      );
+      await eventually(async () =>
+        expect(await stateOf('echo.socket')).to.include({ activeState: 'active', subState: 'listening' }),
+      );
+      await eventually(async () =>
+        expect(await stateOf('echo.service')).to.include({ loadState: 'loaded', activeState: 'inactive' }),
+      );
+      expect(await systemd.listUnitFiles()).to.deep.equal(['echo.service', 'echo.socket']);
+    });
   });
 });

@@ -199,6 +199,105 @@ describe('agent/plan: planAgent', () => {
   });
 });
 
+describe('agent/plan: planAgent with sockets', () => {
+  const socket = (
+    name: string,
+    activates: string,
+    desiredState: 'loaded' | 'launched' = 'launched',
+  ): DesiredAgentUnit => ({ name, hash: 'h1', desiredState, activates });
+  const cases: {
+    title: string;
+    desired: DesiredAgentUnit[];
+    observed: ObservedAgentUnit[];
+    launched?: string[];
+    want: string[];
+  }[] = [
+    {
+      title: 'loads the service with its socket and starts only the socket',
+      desired: [socket('echo.socket', 'echo.service'), want('echo.service', 'loaded')],
+      observed: [],
+      want: ['load echo.service', 'load echo.socket', 'reload', 'start echo.socket'],
+    },
+    {
+      title: 'leaves a service that its launched socket activated running',
+      desired: [socket('echo.socket', 'echo.service'), want('echo.service', 'loaded')],
+      observed: [have('echo.socket', 'active'), have('echo.service', 'active')],
+      launched: ['echo.socket'],
+      want: [],
+    },
+    {
+      title: 'stops a running service whose socket is only loaded',
+      desired: [socket('echo.socket', 'echo.service', 'loaded'), want('echo.service', 'loaded')],
+      observed: [have('echo.socket', 'inactive'), have('echo.service', 'active')],
+      want: ['stop echo.service'],
+    },
+    {
+      title: 'still stops a running service that no socket here activates',
+      desired: [socket('echo.socket', 'other.service'), want('echo.service', 'loaded')],
+      observed: [have('echo.socket', 'active'), have('echo.service', 'active')],
+      launched: ['echo.socket'],
+      want: ['stop echo.service'],
+    },
+    {
+      title: 'starts a socket again that failed to listen once its service is loaded',
+      desired: [socket('echo.socket', 'echo.service'), want('echo.service', 'loaded')],
+      observed: [have('echo.socket', 'inactive')],
+      launched: ['echo.socket'],
+      want: ['load echo.service', 'reload', 'start echo.socket'],
+    },
+    {
+      title: 'does not start a socket again that stopped while its service stays loaded',
+      desired: [socket('echo.socket', 'echo.service'), want('echo.service', 'loaded')],
+      observed: [have('echo.socket', 'failed'), have('echo.service', 'inactive')],
+      launched: ['echo.socket'],
+      want: [],
+    },
+    {
+      title: 'installs a template without starting it',
+      desired: [socket('greet.socket', 'greet@.service'), want('greet@.service', 'loaded')],
+      observed: [],
+      want: ['load greet.socket', 'load greet@.service', 'reload', 'start greet.socket'],
+    },
+    {
+      title: 'does not load a template again although systemd does not list it',
+      desired: [socket('greet.socket', 'greet@.service'), want('greet@.service', 'loaded')],
+      observed: [have('greet.socket', 'active'), have('greet@.service', 'inactive', 'h1', 'not-found')],
+      launched: ['greet.socket'],
+      want: [],
+    },
+    {
+      title: 'never starts or stops a template',
+      desired: [want('greet@.service', 'launched'), want('web@.service', 'loaded')],
+      observed: [have('greet@.service', 'inactive', 'h1', 'not-found'), have('web@.service', 'active')],
+      want: [],
+    },
+    {
+      title: 'replaces a template whose hash changed',
+      desired: [want('greet@.service', 'loaded', 'h2')],
+      observed: [have('greet@.service', 'inactive', 'h1', 'not-found')],
+      want: ['unload greet@.service', 'load greet@.service', 'reload'],
+    },
+    {
+      title: 'unloads a template that is no longer scheduled here',
+      desired: [],
+      observed: [have('greet@.service', 'inactive', 'h1', 'not-found')],
+      want: ['unload greet@.service', 'reload'],
+    },
+  ];
+  for (const c of cases) {
+    it(c.title, () => {
+      expect(kinds(planAgent(c.desired, c.observed, new Set(c.launched ?? [])))).to.deep.equal(c.want);
+    });
+  }
+
+  it('is idempotent for a socket pair with a template', () => {
+    const desired = [socket('greet.socket', 'greet@.service'), want('greet@.service', 'loaded')];
+    expect(planAgent(desired, [], new Set())).to.not.deep.equal([]);
+    const after = [have('greet.socket', 'active'), have('greet@.service', 'inactive', 'h1', 'not-found')];
+    expect(planAgent(desired, after, new Set(['greet.socket']))).to.deep.equal([]);
+  });
+});
+
 describe('agent/plan: desiredAgentUnits', () => {
   const unit = (
     name: string,
@@ -265,5 +364,39 @@ describe('agent/plan: desiredAgentUnits', () => {
       unit('a.service', { global: true }),
     ];
     expect(names(desiredAgentUnits([], globals, {}))).to.deep.equal(['a.service']);
+  });
+
+  it('raises the global service of a global socket to loaded, and carries what the socket activates', () => {
+    const globals = [
+      { ...unit('echo.socket', { global: true }), activates: 'echo.service' },
+      unit('echo.service', { global: true }, 'inactive'),
+    ];
+    expect(desiredAgentUnits([], globals, {})).to.deep.equal([
+      { name: 'echo.service', hash: 'h-echo.service', desiredState: 'loaded' },
+      { name: 'echo.socket', hash: 'h-echo.socket', desiredState: 'launched', activates: 'echo.service' },
+    ]);
+  });
+
+  it('keeps a global service the user launched launched', () => {
+    const globals = [
+      { ...unit('echo.socket', { global: true }), activates: 'echo.service' },
+      unit('echo.service', { global: true }, 'launched'),
+    ];
+    expect(desiredAgentUnits([], globals, {}).map((u) => u.desiredState)).to.deep.equal([
+      'launched',
+      'launched',
+    ]);
+  });
+
+  it('raises nothing where the global socket does not run or is inactive', () => {
+    const eu = [{ key: 'region', values: ['eu'] }];
+    const service = unit('echo.service', { global: true }, 'inactive');
+    const socket = {
+      ...unit('echo.socket', { global: true, machineMetadata: eu }),
+      activates: 'echo.service',
+    };
+    expect(names(desiredAgentUnits([], [socket, service], { region: 'us' }))).to.deep.equal([]);
+    const idle = { ...unit('echo.socket', { global: true }, 'inactive'), activates: 'echo.service' };
+    expect(names(desiredAgentUnits([], [idle, service], {}))).to.deep.equal([]);
   });
 });

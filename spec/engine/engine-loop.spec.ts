@@ -4,9 +4,31 @@ import { Engine, type EngineConfig } from '../../engine/engine.js';
 import { ManualClock, flushMicrotasks, systemClock, type Clock } from '../../lib/clock.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
+import type { UnitRecord } from '../../registry/model.js';
 import type { MachinePresence } from '../../registry/registry.js';
+import { formatProblem } from '../../unit/problems.js';
+import { parseUnit } from '../../unit/unit.js';
 import { eventually } from '../helpers/eventually.js';
 import { machineRecord, unitRecord } from '../helpers/registry-builders.js';
+
+/** A socket unit record listening on `port`, with extra [Socket] and [X-Fleet] lines. */
+function socketRecord(
+  name: string,
+  port: number,
+  lines: readonly string[] = [],
+  fleetLines: readonly string[] = [],
+): UnitRecord {
+  const fleet = fleetLines.length > 0 ? `\n[X-Fleet]\n${fleetLines.join('\n')}\n` : '';
+  const r = parseUnit(name, `[Socket]\nListenStream=${port}\n${lines.map((l) => `${l}\n`).join('')}${fleet}`);
+  if (!r.ok) throw new Error(r.problems.map(formatProblem).join('; '));
+  const u = r.value;
+  return {
+    name: u.name,
+    hash: u.hash,
+    options: u.file.options.map((o) => ({ section: o.section, name: o.name, value: o.value })),
+    fleet: u.fleet,
+  };
+}
 
 const config: EngineConfig = { reconcileIntervalMs: 2000, leaseTtlSeconds: 10 };
 
@@ -144,5 +166,67 @@ describe('engine/engine over the in-memory registry', () => {
     await engine.idle();
     expect(registry.requestCount).to.equal(before);
     expect(engine.rounds).to.be.greaterThan(0);
+  });
+
+  describe('socket activation', () => {
+    const schedule = async () =>
+      (await registry.listSchedule()).map((p) => `${p.unit}@${p.machine} ${p.desiredState}`).sort();
+
+    it('places a socket and its inactive service together, the service loaded', async () => {
+      await machine('m1');
+      await machine('m2');
+      startEngine('m1');
+      await registry.submitUnit(unitRecord('busy.service'), 'launched');
+      await eventually(async () => expect(await placementOf('busy.service')).to.not.equal(undefined));
+      await registry.submitUnit(unitRecord('echo.service'), 'inactive');
+      await registry.submitUnit(socketRecord('echo.socket', 7001), 'launched');
+      await eventually(async () =>
+        expect(await schedule()).to.deep.equal([
+          'busy.service@m1 launched',
+          'echo.service@m2 loaded',
+          'echo.socket@m2 launched',
+        ]),
+      );
+      // The stored desired state stays the user's.
+      expect((await registry.getUnit('echo.service'))?.desiredState).to.equal('inactive');
+    });
+
+    it('moves the pair together when its machine expires', async () => {
+      await machine('m1');
+      await machine('m2');
+      startEngine('m2');
+      await registry.submitUnit(unitRecord('greet@.service'), 'inactive');
+      await registry.submitUnit(socketRecord('greet.socket', 7002, ['Accept=yes']), 'launched');
+      await eventually(async () =>
+        expect(await schedule()).to.deep.equal(['greet.socket@m1 launched', 'greet@.service@m1 loaded']),
+      );
+      registry.expireMachine('m1');
+      await eventually(async () =>
+        expect(await schedule()).to.deep.equal(['greet.socket@m2 launched', 'greet@.service@m2 loaded']),
+      );
+    });
+
+    it('unschedules an inactive service with its socket', async () => {
+      await machine('m1');
+      startEngine('m1');
+      await registry.submitUnit(unitRecord('echo.service'), 'inactive');
+      await registry.submitUnit(socketRecord('echo.socket', 7001), 'launched');
+      await eventually(async () => expect(await schedule()).to.have.length(2));
+      await registry.setDesiredState('echo.socket', 'inactive');
+      await eventually(async () => expect(await schedule()).to.deep.equal([]));
+    });
+
+    it('records why a socket and its service pinned apart cannot be placed', async () => {
+      await machine('m1');
+      const engine = startEngine('m1');
+      await registry.submitUnit(unitRecord('pinned.service', ['MachineID=m2']), 'inactive');
+      await registry.submitUnit(socketRecord('pinned.socket', 7003, [], ['MachineID=m1']), 'launched');
+      const reason =
+        'socket pinned.socket and its service pinned.service are pinned apart: MachineID m1 vs MachineID m2';
+      await eventually(async () => expect(await registry.getUnplaceable('pinned.socket')).to.equal(reason));
+      expect(await registry.getUnplaceable('pinned.service')).to.equal(reason);
+      expect(engine.unplaceable.map((u) => u.unit)).to.deep.equal(['pinned.service', 'pinned.socket']);
+      expect(await schedule()).to.deep.equal([]);
+    });
   });
 });
