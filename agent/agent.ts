@@ -26,6 +26,7 @@ import {
   type ObservedAgentUnit,
 } from './plan.js';
 import type { SystemdManager, SystemdSubscription, UnitStatus } from './systemd-manager.js';
+import { mapLimit } from '../lib/concurrency.js';
 
 /** The registry roles the agent uses: its own schedule, global units, unit contents, presence. */
 export type AgentRegistry = Pick<UnitStore, 'getUnit'> & GlobalUnitStore & ScheduleStore & MachineStore;
@@ -52,6 +53,20 @@ export interface AgentDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: AgentConfig;
+}
+
+/** How many unit reads or systemd tasks of one kind an agent runs at once. */
+const CONCURRENCY = 32;
+
+/** Consecutive tasks of the same kind (planAgent sorts them by kind). */
+function groupByKind(tasks: readonly AgentTask[]): AgentTask[][] {
+  const groups: AgentTask[][] = [];
+  for (const task of tasks) {
+    const last = groups.at(-1);
+    if (last?.[0]?.kind === task.kind) last.push(task);
+    else groups.push([task]);
+  }
+  return groups;
 }
 
 function sha1(text: string): string {
@@ -309,12 +324,13 @@ export class Agent {
     }
 
     const scheduled: CandidateUnit[] = [];
-    for (const p of this.scheduleCache) {
-      const unit = await this.unitRecord(p.unit, p.hash);
+    // Contents are read once per hash; new ones concurrently (one request each).
+    const records = await mapLimit(this.scheduleCache, CONCURRENCY, (p) => this.unitRecord(p.unit, p.hash));
+    this.scheduleCache.forEach((p, i) => {
+      const unit = records[i];
       // A placement whose contents we cannot read yet (a replace racing the schedule) waits.
-      if (unit === undefined) continue;
-      scheduled.push(candidate(unit, p.hash, p.desiredState));
-    }
+      if (unit !== undefined) scheduled.push(candidate(unit, p.hash, p.desiredState));
+    });
     const globals = this.globals.map((g) => candidate(g.unit, g.unit.hash, g.desiredState));
     const desired = desiredAgentUnits(scheduled, globals, this.deps.config.metadata);
 
@@ -341,10 +357,14 @@ export class Agent {
 
     const tasks = planAgent(desired, observed, this.launched);
     const wanted = new Map(desired.map((d) => [d.name, d]));
-    for (const task of tasks) {
+    // Tasks of one kind run concurrently (systemd takes jobs in parallel), kinds in plan order:
+    // unload, load, reload, stop, start. A failure ends the round after its kind (as fleet did).
+    for (const group of groupByKind(tasks)) {
       if (signal.aborted) return;
-      await this.runTask(task, wanted);
-      this.tasksRun++;
+      await mapLimit(group, CONCURRENCY, async (task) => {
+        await this.runTask(task, wanted);
+        this.tasksRun++;
+      });
     }
     // Forget what we started but no longer own; remember running units we adopted.
     for (const name of this.launched) if (!wanted.has(name)) this.launched.delete(name);
