@@ -22,7 +22,10 @@ const BOOT = 'boot-1';
 const NO_TLS: ConfigMaterial = { etcdTls: undefined, apiTls: undefined };
 
 function settings(argv: readonly string[] = [], material: ConfigMaterial = NO_TLS): FleetdSettings {
-  const r = buildConfig({ argv: ['--agent-ttl=2s', '--api-socket=/run/test-fleet.sock', '--unit-drop-dir=', ...argv], env: {} });
+  const r = buildConfig({
+    argv: ['--agent-ttl=2s', '--api-socket=/run/test-fleet.sock', '--unit-drop-dir=', ...argv],
+    env: {},
+  });
   if (!r.ok) throw new Error(r.problems.map(formatNotice).join('; '));
   return { config: r.config, material };
 }
