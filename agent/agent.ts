@@ -269,7 +269,13 @@ export class Agent {
   }
 
   private async reannounce(): Promise<void> {
-    const backoff = new Backoff({ initialMs: 500, maxMs: 10_000 });
+    // Retry often: after an etcd outage the old presence lease lives one more TTL (etcd renews
+    // leases when it comes back), and taking it over within that time keeps the machine listed,
+    // so the engine moves nothing.
+    const backoff = new Backoff({
+      initialMs: 200,
+      maxMs: Math.max(250, (this.deps.config.ttlSeconds * 1000) / 4),
+    });
     while (!this.closed) {
       try {
         const presence = await this.deps.registry.announceMachine(this.record(), this.deps.config.ttlSeconds);

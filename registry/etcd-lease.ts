@@ -13,7 +13,12 @@ export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
  * have expired, so a watchdog declares it lost when no keepalive was answered for one TTL.
  *
  * A lease given up while etcd might still hold it (watchdog, leader key taken) is revoked in the
- * background, retrying until etcd answers or the registry closes, so its keys do not linger.
+ * background, retrying until etcd answers or the registry closes, so its keys do not linger;
+ * unless it was granted with `revokeWhenUnreachable: false` (a machine's presence): then a lease
+ * given up because etcd was unreachable is left to etcd. After an outage of etcd itself, etcd
+ * renews every lease when it comes back, so the machine stays listed while its fleetd takes the
+ * presence over, and the engine moves nothing; after a partition of this machine alone, the lease
+ * has expired by then anyway.
  */
 export class KeptLease {
   private ended: LeaseEnd | undefined;
@@ -30,6 +35,7 @@ export class KeptLease {
     readonly ttlSeconds: number,
     /** What the lease is for, for logs: `presence of machine m1`. */
     readonly purpose: string,
+    private readonly revokeWhenUnreachable: boolean,
   ) {
     this.lastAlive = conn.clock.now();
     lease.on('keepaliveFired', () => {
@@ -54,13 +60,14 @@ export class KeptLease {
     ttlSeconds: number,
     purpose: string,
     operation: string,
+    options: { readonly revokeWhenUnreachable?: boolean } = {},
   ): Promise<KeptLease> {
     const ttl = Math.max(1, Math.ceil(ttlSeconds));
     if (conn.closed) throw conn.closedError(operation);
     const lease = conn.client.lease(ttl, conn.callOptions());
     try {
       const id = await conn.request(operation, () => lease.grant());
-      return new KeptLease(conn, lease, id, ttl, purpose);
+      return new KeptLease(conn, lease, id, ttl, purpose, options.revokeWhenUnreachable ?? true);
     } catch (err) {
       // A grant answered after our deadline would otherwise be kept alive forever.
       lease.revoke().catch((revokeErr: unknown) => {
@@ -118,10 +125,10 @@ export class KeptLease {
    * Stops keepalives without revoking, as a killed process would: the lease runs out on etcd's
    * side after its TTL. Locally it counts as abandoned. For fault tests (EtcdRegistry.crash).
    */
-  halt(): void {
+  halt(end: LeaseEnd = 'abandoned'): void {
     if (this.ended !== undefined) return;
     this.revoking = Promise.resolve();
-    this.end('abandoned');
+    this.end(end);
   }
 
   /** Revokes now if the lease was given up while etcd may still hold it; for a retried announce. */
@@ -180,7 +187,8 @@ export class KeptLease {
           lease: this.id,
           ttlSeconds: this.ttlSeconds,
         });
-        this.abandon('unreachable');
+        if (this.revokeWhenUnreachable) this.abandon('unreachable');
+        else this.halt('unreachable');
         return;
       }
     }

@@ -237,6 +237,7 @@ export class EtcdRegistry implements Registry {
       ttlSeconds,
       `presence of machine ${record.id}`,
       'announceMachine',
+      { revokeWhenUnreachable: false },
     );
     try {
       for (let attempt = 0; ; attempt++) {
