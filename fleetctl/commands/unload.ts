@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { NO_BLOCK, blockAttempts } from '../blocking.js';
 import type { Context } from '../context.js';
 import { defineCommand, onRun } from '../define.js';
-import { findUnits } from '../find-units.js';
-import { addBlockFlags, flagSet, intValue } from '../flags.js';
-import { changeUnitStates } from '../state-changes.js';
+import { addBlockFlags } from '../flags.js';
+import { stepDown } from '../step-down.js';
 
 /** `fleetctl unload UNIT...`: stops and unschedules units (desired state `inactive`). */
 export function registerUnload(program: Command, ctx: Context): void {
@@ -28,18 +26,5 @@ export function registerUnload(program: Command, ctx: Context): void {
     ].join('\n'),
   });
   addBlockFlags(cmd, 'unloaded');
-  onRun(cmd, ctx, async (args) => {
-    if (args.length === 0) {
-      ctx.err('No units given');
-      return 1;
-    }
-    const attempts = blockAttempts(!flagSet(cmd, 'block'), intValue(cmd, 'blockAttempts', 0));
-    const { found, missing } = await findUnits(ctx, args);
-    if (found.length === 0) return 1;
-    const result = await changeUnitStates(ctx, found, 'unload', attempts);
-    if (result.ok && attempts !== NO_BLOCK && result.waited.length > 0) {
-      ctx.err(`Successfully unloaded units [${result.waited.join(' ')}].`);
-    }
-    return result.ok && missing.length === 0 ? 0 : 1;
-  });
+  onRun(cmd, ctx, (args) => stepDown(cmd, ctx, args, 'unload', 'unloaded'));
 }
