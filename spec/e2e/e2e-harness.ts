@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { EtcdRegistry } from '../../registry/etcd-registry.js';
-import type {
-  ClusterMachine,
-  CommandResult,
+import {
   FleetCluster,
-  FleetctlOptions,
-  MachineRef,
+  type ClusterMachine,
+  type CommandResult,
+  type FleetClusterOptions,
+  type FleetctlOptions,
+  type MachineRef,
 } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { eventually } from '../helpers/eventually.js';
 
@@ -403,4 +404,61 @@ export function onlyMachine(placements: Placements, unit: string): string {
   const machines = placements.get(unit) ?? [];
   expect(machines, `${unit} on one machine`).to.have.length(1);
   return machines[0]!;
+}
+
+/** What a spec file's shared cluster gives its tests (see `useE2eCluster`). */
+export interface E2eSuite {
+  /** The cluster with the e2e checks; throws when it did not start. */
+  readonly e: () => E2eCluster;
+  readonly c: () => FleetCluster;
+  /** The host folder the tests write unit files into. */
+  readonly units: () => UnitDir;
+}
+
+/**
+ * One cluster for a whole spec file: started in `before`, destroyed in `after` (keeping the
+ * machines' journals when a test failed), with a temporary unit folder, and both times printed
+ * as figures (`<label> cluster ... ready in`, `<label> file took`).
+ */
+export function useE2eCluster(
+  options: FleetClusterOptions,
+  labels: { readonly ready: string; readonly file: string },
+): E2eSuite {
+  let e2e: E2eCluster | undefined;
+  let units: UnitDir | undefined;
+  let failed = false;
+  let fileStarted = 0;
+
+  before(async function () {
+    this.timeout(120_000);
+    fileStarted = Date.now();
+    e2e = new E2eCluster(await FleetCluster.start(options));
+    units = await UnitDir.create();
+    figure(`${labels.ready} ready in ${seconds(Date.now() - fileStarted)}`);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed') failed = true;
+  });
+
+  after(async function () {
+    this.timeout(90_000);
+    await units?.remove();
+    // A failed run keeps the journals: journalctl -D /var/lib/fleet-ts-lab/<name>/machines/*/root/var/log/journal
+    await e2e?.cluster.destroy({ keepJournals: failed });
+    figure(`${labels.file} file took ${seconds(Date.now() - fileStarted)}`);
+  });
+
+  const e = (): E2eCluster => {
+    if (e2e === undefined) throw new Error('the cluster did not start');
+    return e2e;
+  };
+  return {
+    e,
+    c: () => e().cluster,
+    units: () => {
+      if (units === undefined) throw new Error('no unit folder');
+      return units;
+    },
+  };
 }

@@ -1,9 +1,8 @@
 import { expect } from 'chai';
 import { setTimeout as delay } from 'node:timers/promises';
 
-import { FleetCluster } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { runCommand } from '../../systemd-fixtures/lab/run-command.js';
-import { E2eCluster, UnitDir, figure, seconds, serviceFile, type UnitExpectation } from './e2e-harness.js';
+import { figure, seconds, serviceFile, useE2eCluster, type UnitExpectation } from './e2e-harness.js';
 
 /** How long each member stays down while the cluster is watched and used. */
 const DOWN_MS = 10_000;
@@ -20,17 +19,20 @@ interface MemberStatus {
  */
 describe('e2e: three machines on a three-member etcd cluster, one member killed', function () {
   this.timeout(120_000);
-  let cluster: FleetCluster | undefined;
-  let e2e: E2eCluster | undefined;
-  let units: UnitDir | undefined;
-  let failed = false;
-  let fileStarted = 0;
-
-  const e = (): E2eCluster => {
-    if (e2e === undefined) throw new Error('the cluster did not start');
-    return e2e;
-  };
-  const c = (): FleetCluster => e().cluster;
+  const {
+    e,
+    c,
+    units: dir,
+  } = useE2eCluster(
+    {
+      name: 'e2e-e3',
+      machines: 3,
+      etcdMembers: 3,
+      agentTtl: '3s',
+      fleetdConfig: ['engine_reconcile_interval=0.6'],
+    },
+    { ready: 'cluster of 3 machines on 3 etcd members', file: 'etcd member' },
+  );
   const once = (names: readonly string[]): Record<string, UnitExpectation> =>
     Object.fromEntries(names.map((n) => [n, { state: 'active/running' }]));
 
@@ -53,9 +55,8 @@ describe('e2e: three machines on a three-member etcd cluster, one member killed'
   }
 
   async function killMember(which: 'leader' | 'follower'): Promise<void> {
-    if (units === undefined) throw new Error('no unit folder');
     const names = ['a', 'b', 'c', 'd'].map((x) => `${which}-${x}.service`);
-    await e().ok(['start', ...(await Promise.all(names.map((n) => units!.write(n, serviceFile()))))]);
+    await e().ok(['start', ...(await Promise.all(names.map((n) => dir().write(n, serviceFile()))))]);
     await e().settle(once(names));
     const before = await e().mainPids(names);
 
@@ -93,7 +94,7 @@ describe('e2e: three machines on a three-member etcd cluster, one member killed'
     // New units are placed and run; a unit stops and is destroyed, all with the member down.
     const fresh = [`${which}-new-1.service`, `${which}-new-2.service`];
     const started = Date.now();
-    await e().ok(['start', ...(await Promise.all(fresh.map((n) => units!.write(n, serviceFile()))))], 'm2');
+    await e().ok(['start', ...(await Promise.all(fresh.map((n) => dir().write(n, serviceFile()))))], 'm2');
     await e().settle(once([...names, ...fresh]));
     const startTook = Date.now() - started;
     await e().ok(['stop', fresh[0]!], 'm3');
@@ -115,36 +116,11 @@ describe('e2e: three machines on a three-member etcd cluster, one member killed'
     await e().settle(Object.fromEntries([...names, ...fresh].map((n) => [n, { state: 'absent' }])));
   }
 
-  before(async function () {
-    this.timeout(120_000);
-    const started = Date.now();
-    fileStarted = started;
-    cluster = await FleetCluster.start({
-      name: 'e2e-e3',
-      machines: 3,
-      etcdMembers: 3,
-      agentTtl: '3s',
-      fleetdConfig: ['engine_reconcile_interval=0.6'],
-    });
-    e2e = new E2eCluster(cluster);
-    units = await UnitDir.create();
-    figure(`cluster of 3 machines on 3 etcd members ready in ${seconds(Date.now() - started)}`);
-  });
-
   afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return;
-    failed = true;
     this.timeout(60_000);
     await c().startEtcd();
     await c().waitUntilReady({ timeoutMs: 30_000 });
-  });
-
-  after(async function () {
-    this.timeout(90_000);
-    await units?.remove();
-    // A failed run keeps the journals: journalctl -D /var/lib/fleet-ts-lab/e2e-e3/machines/*/root/var/log/journal
-    await cluster?.destroy({ keepJournals: failed });
-    figure(`etcd member file took ${seconds(Date.now() - fileStarted)}`);
   });
 
   it('keeps working when the etcd leader member is killed, and takes it back', async () => {

@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import type { UnitStateRecord } from '../../registry/model.js';
-import { FleetCluster, type ClusterMachine } from '../../systemd-fixtures/cluster/fleet-cluster.js';
+import type { ClusterMachine } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { eventually } from '../helpers/eventually.js';
-import { E2eCluster, UnitDir, figure, seconds, serviceFile, type UnitExpectation } from './e2e-harness.js';
+import { figure, seconds, serviceFile, useE2eCluster, type UnitExpectation } from './e2e-harness.js';
 
 /** fleet.conf agent_ttl of this cluster: a machine silent this long is dead. */
 const AGENT_TTL_MS = 3_000;
@@ -26,23 +26,24 @@ const MOVE_BOUND_MS = AGENT_TTL_MS + 2_000;
  */
 describe('e2e: faults on three machines (agent_ttl 3s)', function () {
   this.timeout(120_000);
-  let cluster: FleetCluster | undefined;
-  let e2e: E2eCluster | undefined;
-  let units: UnitDir | undefined;
-  let failed = false;
-  let fileStarted = 0;
-
-  const e = (): E2eCluster => {
-    if (e2e === undefined) throw new Error('the cluster did not start');
-    return e2e;
-  };
-  const c = (): FleetCluster => e().cluster;
+  const {
+    e,
+    c,
+    units: dir,
+  } = useE2eCluster(
+    {
+      name: 'e2e-ft',
+      machines: 3,
+      agentTtl: `${AGENT_TTL_MS / 1000}s`,
+      fleetdConfig: [`engine_reconcile_interval=${ENGINE_INTERVAL}`],
+    },
+    { ready: 'fault cluster of 3', file: 'fault' },
+  );
 
   /** Starts `count` plain units named `<prefix>-<i>.service`; resolves when each is active once. */
   async function startUnits(prefix: string, count: number): Promise<string[]> {
-    if (units === undefined) throw new Error('no unit folder');
     const names = Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}.service`);
-    const paths = await Promise.all(names.map((n) => units!.write(n, serviceFile())));
+    const paths = await Promise.all(names.map((n) => dir().write(n, serviceFile())));
     await e().ok(['start', ...paths]);
     await e().settle(activeOnce(names));
     return names;
@@ -107,24 +108,8 @@ describe('e2e: faults on three machines (agent_ttl 3s)', function () {
     for (const n of names) expect(on.get(n), `machines running ${n}`).to.have.length(1);
   }
 
-  before(async function () {
-    this.timeout(120_000);
-    const started = Date.now();
-    fileStarted = started;
-    cluster = await FleetCluster.start({
-      name: 'e2e-ft',
-      machines: 3,
-      agentTtl: `${AGENT_TTL_MS / 1000}s`,
-      fleetdConfig: [`engine_reconcile_interval=${ENGINE_INTERVAL}`],
-    });
-    e2e = new E2eCluster(cluster);
-    units = await UnitDir.create();
-    figure(`fault cluster of 3 ready in ${seconds(Date.now() - started)}`);
-  });
-
   afterEach(async function () {
     if (this.currentTest?.state !== 'failed') return;
-    failed = true;
     // Leave a whole cluster to the next test: etcd up, every machine booted, linked, with fleetd.
     this.timeout(90_000);
     await c().startEtcd();
@@ -134,14 +119,6 @@ describe('e2e: faults on three machines (agent_ttl 3s)', function () {
       await c().exec(m, ['systemctl', 'start', 'fleetd.service']);
     }
     await c().waitUntilReady({ timeoutMs: 30_000 });
-  });
-
-  after(async function () {
-    this.timeout(90_000);
-    await units?.remove();
-    // A failed run keeps the journals: journalctl -D /var/lib/fleet-ts-lab/e2e-ft/machines/*/root/var/log/journal
-    await cluster?.destroy({ keepJournals: failed });
-    figure(`fault file took ${seconds(Date.now() - fileStarted)}`);
   });
 
   it('keeps units running with the same main PIDs across systemctl restart fleetd, the machine never leaving', async () => {
@@ -265,7 +242,7 @@ describe('e2e: faults on three machines (agent_ttl 3s)', function () {
     // New units, through a live machine's fleetd, are placed by the new leader and run.
     const fresh = ['lead-new-1.service', 'lead-new-2.service'];
     const placing = Date.now();
-    await e().ok(['start', ...(await Promise.all(fresh.map((n) => units!.write(n, serviceFile()))))], next);
+    await e().ok(['start', ...(await Promise.all(fresh.map((n) => dir().write(n, serviceFile()))))], next);
     await eventually(
       async () => {
         const on = await e().runningOn(fresh);
@@ -356,7 +333,7 @@ describe('e2e: faults on three machines (agent_ttl 3s)', function () {
     await e().settle(activeOnce(names), { timeoutMs: 30_000 });
     const converged = Date.now() - restarted;
     const fresh = 'etcd-after.service';
-    await e().ok(['start', await units!.write(fresh, serviceFile())], 'm2');
+    await e().ok(['start', await dir().write(fresh, serviceFile())], 'm2');
     await e().settle(activeOnce([...names, fresh]));
     await expectEachOnce([...names, fresh]);
     const after = await e().mainPids(names);

@@ -3,17 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { FleetCluster } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { eventually } from '../helpers/eventually.js';
-import {
-  E2eCluster,
-  MACHINE_FLEETCTL,
-  UnitDir,
-  figure,
-  onlyMachine,
-  seconds,
-  serviceFile,
-} from './e2e-harness.js';
+import { MACHINE_FLEETCTL, figure, onlyMachine, serviceFile, useE2eCluster } from './e2e-harness.js';
 import { LabSsh } from './e2e-sshd.js';
 
 /** Each machine's fleet.conf metadata: a role, a region and its own name. */
@@ -34,48 +25,12 @@ const UNIT_LINE = (unit: string, state: string): RegExp =>
  */
 describe('e2e: fleetctl scenarios on three machines', function () {
   this.timeout(120_000);
-  let cluster: FleetCluster | undefined;
-  let e2e: E2eCluster | undefined;
-  let units: UnitDir | undefined;
-  let failed = false;
-  let fileStarted = 0;
-
-  const e = (): E2eCluster => {
-    if (e2e === undefined) throw new Error('the cluster did not start');
-    return e2e;
-  };
-  const dir = (): UnitDir => {
-    if (units === undefined) throw new Error('no unit folder');
-    return units;
-  };
+  const { e, units: dir } = useE2eCluster(
+    { name: 'e2e-sc', machines: 3, metadata: (i) => METADATA[`m${i}`] },
+    { ready: 'scenario cluster of 3', file: 'scenario' },
+  );
   const id = (m: string): string => e().cluster.machine(m).machineId;
   const write = (name: string, text: string): Promise<string> => dir().write(name, text);
-
-  before(async function () {
-    this.timeout(120_000);
-    const started = Date.now();
-    fileStarted = started;
-    cluster = await FleetCluster.start({
-      name: 'e2e-sc',
-      machines: 3,
-      metadata: (i) => METADATA[`m${i}`],
-    });
-    e2e = new E2eCluster(cluster);
-    units = await UnitDir.create();
-    figure(`scenario cluster of 3 ready in ${seconds(Date.now() - started)}`);
-  });
-
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed') failed = true;
-  });
-
-  after(async function () {
-    this.timeout(90_000);
-    await units?.remove();
-    // A failed run keeps the journals: journalctl -D /var/lib/fleet-ts-lab/e2e-sc/machines/*/root/var/log/journal
-    await cluster?.destroy({ keepJournals: failed });
-    figure(`scenario file took ${seconds(Date.now() - fileStarted)}`);
-  });
 
   it('lists every machine with its address and metadata (table, --full, JSON, inside a machine)', async () => {
     const machines = e().cluster.machines;
