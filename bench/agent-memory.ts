@@ -14,6 +14,7 @@ import { silentLogger } from '../lib/logger.js';
 import { InMemoryRegistry } from '../registry/in-memory-registry.js';
 import type { Placement, UnitRecord } from '../registry/model.js';
 import { unitFromOptions } from '../unit/unit.js';
+import { saveResult } from './lib/report.js';
 
 const UNITS = Number(process.argv[2] ?? 1000);
 
@@ -38,6 +39,7 @@ function mb(bytes: number): string {
 }
 
 async function main(): Promise<void> {
+  const began = performance.now();
   const registry = new InMemoryRegistry();
   const systemd = new InMemorySystemdManager();
   const leadership = await registry.campaign('bench-engine', 10, new AbortController().signal);
@@ -125,6 +127,35 @@ async function main(): Promise<void> {
     `  process RSS: ${mb(mem.rss)} (before the agent ${mb(rssBefore)}), heap used ${mb(mem.heapUsed)}`,
   );
   await agent.close();
+  saveResult({
+    name: 'agent-memory',
+    title: 'One agent with many units (in-memory systemd)',
+    durationMs: performance.now() - began,
+    params: { units: UNITS },
+    method:
+      `One real Agent with ${UNITS} units scheduled to it, over the in-memory systemd and registry, ` +
+      "so only the agent's own code is measured: CPU of the first reconcile (load and start all), of a " +
+      'reconcile with nothing to do, and of one after a single unit changed; process memory after GC.',
+    tables: [
+      {
+        title: 'Agent cost',
+        columns: ['figure', 'value'],
+        rows: [
+          ['first reconcile (load + start all), CPU', `${firstCpu.toFixed(0)} ms`],
+          ['first reconcile, wall', `${firstWall.toFixed(0)} ms`],
+          ['units running / states published', `${running} / ${states}`],
+          ['steady reconcile, nothing to do (median CPU)', `${(steady[10] ?? 0).toFixed(2)} ms`],
+          ['reconcile after one unit changed (median CPU)', `${(one[10] ?? 0).toFixed(2)} ms`],
+          ['systemd calls in total', systemd.callCount()],
+          ['registry requests in total', registry.requestCount],
+          ['process RSS (before the agent)', `${mb(mem.rss)} (${mb(rssBefore)})`],
+          ['heap used', mb(mem.heapUsed)],
+        ],
+      },
+    ],
+    targets: [],
+    notes: [],
+  });
 }
 
 await main();
