@@ -93,7 +93,7 @@ const text = (v: string): string => v;
 const yesNo = (v: boolean): string => String(v);
 const seconds = (ms: number): string => String(ms / 1000);
 
-/** The minimum agent_ttl: the heartbeat runs every ttl/3, and etcd leases have whole seconds. */
+/** The minimum agent_ttl: the heartbeat runs every ttl/2.5, and etcd leases have whole seconds. */
 export const MIN_AGENT_TTL_MS = 2000;
 
 /** The option table, keyed by the property of {@link FleetdOptions}. */

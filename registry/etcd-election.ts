@@ -163,10 +163,10 @@ export class EtcdElection {
   ) {}
 
   /**
-   * Grants a lease, then creates the leader key on it if nobody holds it; otherwise watches the
-   * key until it is deleted (resign, or lease expiry) and tries again, re-checking at least once
-   * per TTL. Unreachable etcd is retried with backoff. Rejects with ABORTED when `signal` aborts,
-   * and with REGISTRY_UNAVAILABLE when the registry closes.
+   * Grants a lease, then creates the leader key on it if nobody holds it; otherwise gives the
+   * lease up and watches the key until it changes (resign, or lease expiry) and tries again: only
+   * the leader keeps a lease alive. Unreachable etcd is retried with backoff. Rejects with ABORTED
+   * when `signal` aborts, and with REGISTRY_UNAVAILABLE when the registry closes.
    */
   async campaign(candidate: string, ttlSeconds: number, signal: AbortSignal): Promise<EtcdLeadership> {
     this.conn.assertOpen('campaign');
@@ -247,7 +247,11 @@ export class EtcdElection {
             return leadership;
           }
           backoff.reset();
-          if (holder !== undefined) await this.waitForVacancy(res.header.revision, ttlSeconds, stop);
+          // A waiting candidate holds no lease: it would cost a keepalive every TTL/2.5 for
+          // nothing. It grants one again when the key changes, one round trip before its put.
+          lease.abandon();
+          lease = undefined;
+          if (holder !== undefined) await this.waitForVacancy(res.header.revision, stop);
         } catch (err) {
           if (stopped()) throw aborted();
           if (!isFleetError(err, 'REGISTRY_UNAVAILABLE') || !err.retryable) throw err;
@@ -264,8 +268,13 @@ export class EtcdElection {
     }
   }
 
-  /** Waits until the leader key changes after `revision`, at most one TTL, or `stop` aborts. */
-  private async waitForVacancy(revision: string, ttlSeconds: number, stop: AbortSignal): Promise<void> {
+  /**
+   * Waits until the leader key changes after `revision`, or `stop` aborts. The watch alone
+   * tells: EtcdWatch replays what a broken stream missed and calls again after reconnecting or
+   * recreating a cancelled watch, so no periodic re-check is needed and a waiting candidate sends
+   * etcd nothing.
+   */
+  private async waitForVacancy(revision: string, stop: AbortSignal): Promise<void> {
     let wake = (): void => undefined;
     const changed = new Promise<void>((resolve) => {
       wake = resolve;
@@ -278,14 +287,20 @@ export class EtcdElection {
         wake();
       },
     );
-    const done = new AbortController();
+    const stopped = new Promise<void>((resolve) => {
+      if (stop.aborted) resolve();
+      else
+        stop.addEventListener(
+          'abort',
+          () => {
+            resolve();
+          },
+          { once: true },
+        );
+    });
     try {
-      await Promise.race([
-        changed,
-        this.conn.clock.sleep(ttlSeconds * 1000, AbortSignal.any([stop, done.signal])),
-      ]);
+      await Promise.race([changed, stopped]);
     } finally {
-      done.abort();
       await watch.close();
     }
   }

@@ -1,4 +1,11 @@
-import type { Lease } from 'etcd3';
+import {
+  EtcdLeaseInvalidError,
+  castGrpcError,
+  type IDuplexStream,
+  type ILeaseKeepAliveRequest,
+  type ILeaseKeepAliveResponse,
+  type Lease,
+} from 'etcd3';
 import { Backoff } from '../lib/backoff.js';
 import { describeError, isFleetError } from '../lib/errors.js';
 import type { EtcdConnection } from './etcd-connection.js';
@@ -7,10 +14,93 @@ import type { EtcdConnection } from './etcd-connection.js';
 export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
 
 /**
- * An etcd lease kept alive until revoked or lost. etcd3 sends keepalives every ttl/3 on one
- * stream and reports loss when etcd says the lease is gone, but only two TTLs after the last
- * answer when etcd is unreachable. A holder must not go on believing in a lease etcd may already
- * have expired, so a watchdog declares it lost when no keepalive was answered for one TTL.
+ * Keepalives sent per TTL. etcd3 (like the Go client) sends one every TTL/3; TTL/2.5 still makes
+ * two attempts inside every TTL after a renewal, at 0.4 and 0.8 TTL, each with a deadline, leaving
+ * 0.2 TTL for the second answer. That is 15 a minute for a 10 s lease: a leading fleetd with the
+ * default configuration (presence and leader lease, both 10 s) sends 30 a minute instead of 36,
+ * and every other fleetd 15, since a waiting candidate holds no lease (etcd-election.ts).
+ *
+ * Putting the leader key on the presence lease instead would halve the leader's keepalives, but
+ * tie two lifecycles together that differ on purpose: a presence is left to etcd when etcd is
+ * unreachable and taken over by a restarted fleetd, while leadership is revoked at once when lost
+ * or resigned. Keeping them apart keeps failover and fencing exactly as they are.
+ */
+export const KEEPALIVES_PER_TTL = 2.5;
+/** The longest pause before the next attempt after a failed one (at most one interval). */
+const KEEPALIVE_RETRY_MS = 500;
+
+type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
+
+/**
+ * One LeaseKeepAlive stream of one lease: a request, then its answer, one at a time. A stream
+ * that failed, or whose answer did not come in time, is dropped (a late answer on it could be
+ * taken for the next one's); the next keepalive opens another. Every keepalive is one message
+ * etcd receives: a persistent stream costs no stream start per keepalive, as `keepaliveOnce`
+ * would.
+ */
+class KeepaliveChannel {
+  private waiter:
+    { resolve: (res: ILeaseKeepAliveResponse) => void; reject: (err: Error) => void } | undefined;
+  private failure: Error | undefined;
+
+  constructor(private readonly stream: KeepaliveStream) {
+    stream.on('data', (res) => {
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter?.resolve(res);
+    });
+    stream.on('error', (err) => {
+      this.fail(castGrpcError(err));
+    });
+    stream.on('end', () => {
+      this.fail(new Error('etcd ended the lease keepalive stream'));
+    });
+  }
+
+  get broken(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Sends one keepalive for lease `id`; resolves with etcd's answer. */
+  send(id: string): Promise<ILeaseKeepAliveResponse> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+      this.stream.write({ ID: id });
+    });
+  }
+
+  /** Ends the stream: gracefully after the lease ended, cancelled when it failed to answer. */
+  close(how: 'end' | 'cancel'): void {
+    if (this.failure === undefined) this.fail(new Error('lease keepalive stream closed'));
+    try {
+      if (how === 'end') this.stream.end();
+      else this.stream.cancel();
+    } catch {
+      // Already ended or failed: nothing left to close.
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.reject(err);
+  }
+}
+
+/**
+ * An etcd lease kept alive until revoked or lost.
+ *
+ * The keepalives are ours, not etcd3's (the lease is granted with `autoKeepAlive: false`), so
+ * that their cadence is a choice: KEEPALIVES_PER_TTL a TTL, on one persistent LeaseKeepAlive
+ * stream, each attempt bounded by min(request timeout, interval). After a failed attempt the
+ * next follows sooner (KEEPALIVE_RETRY_MS), on a new stream. When etcd answers that the lease is
+ * gone (TTL 0, or "lease not found"), the lease is lost at once ('expired').
+ *
+ * A holder must not go on believing in a lease etcd may already have expired: etcd holds it at
+ * least until the latest answered keepalive was *sent* plus the TTL it answered with (capped at
+ * the TTL asked for), so a watchdog declares it lost as soon as that moment passes.
  *
  * A lease given up while etcd might still hold it (watchdog, leader key taken) is revoked in the
  * background, retrying until etcd answers or the registry closes, so its keys do not linger;
@@ -23,8 +113,10 @@ export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
 export class KeptLease {
   private ended: LeaseEnd | undefined;
   private readonly listeners: ((end: LeaseEnd) => void)[] = [];
-  private lastAlive: number;
-  private readonly stopWatchdog = new AbortController();
+  /** Until when etcd holds the lease at least, as far as its answers tell (clock ms). */
+  private aliveUntil: number;
+  private readonly stopLoops = new AbortController();
+  private channel: KeepaliveChannel | undefined;
   private revoking: Promise<void> | undefined;
 
   private constructor(
@@ -36,18 +128,11 @@ export class KeptLease {
     /** What the lease is for, for logs: `presence of machine m1`. */
     readonly purpose: string,
     private readonly revokeWhenUnreachable: boolean,
+    /** When the grant was sent: etcd's TTL runs from no earlier than that. */
+    grantedAt: number,
   ) {
-    this.lastAlive = conn.clock.now();
-    lease.on('keepaliveFired', () => {
-      conn.countKeepalive();
-    });
-    lease.on('keepaliveSucceeded', () => {
-      this.lastAlive = conn.clock.now();
-    });
-    lease.on('lost', (err) => {
-      conn.logger.warn('etcd lease lost', { purpose, lease: id, error: describeError(err) });
-      this.end('expired');
-    });
+    this.aliveUntil = grantedAt + ttlSeconds * 1000;
+    void this.keepAlive(grantedAt);
     void this.watchdog();
   }
 
@@ -64,12 +149,13 @@ export class KeptLease {
   ): Promise<KeptLease> {
     const ttl = Math.max(1, Math.ceil(ttlSeconds));
     if (conn.closed) throw conn.closedError(operation);
-    const lease = conn.client.lease(ttl, conn.callOptions());
+    const grantedAt = conn.clock.now();
+    const lease = conn.client.lease(ttl, { ...conn.callOptions(), autoKeepAlive: false });
     try {
       const id = await conn.request(operation, () => lease.grant());
-      return new KeptLease(conn, lease, id, ttl, purpose, options.revokeWhenUnreachable ?? true);
+      return new KeptLease(conn, lease, id, ttl, purpose, options.revokeWhenUnreachable ?? true, grantedAt);
     } catch (err) {
-      // A grant answered after our deadline would otherwise be kept alive forever.
+      // A grant answered after our deadline would otherwise live on for its TTL.
       lease.revoke().catch((revokeErr: unknown) => {
         conn.logger.debug('revoking a late lease failed', { purpose, error: describeError(revokeErr) });
       });
@@ -140,8 +226,10 @@ export class KeptLease {
   private end(end: LeaseEnd): void {
     if (this.ended !== undefined) return;
     this.ended = end;
-    this.stopWatchdog.abort();
-    // Stops the keepalive stream; a later revoke() still reaches etcd with the lease ID.
+    this.stopLoops.abort();
+    // Stops keepalives; a later revoke() still reaches etcd with the lease ID.
+    this.channel?.close('end');
+    this.channel = undefined;
     this.lease.release();
     for (const listener of this.listeners.splice(0)) {
       queueMicrotask(() => {
@@ -171,17 +259,106 @@ export class KeptLease {
     })();
   }
 
-  private async watchdog(): Promise<void> {
-    const ttlMs = this.ttlSeconds * 1000;
-    const signal = this.stopWatchdog.signal;
+  /**
+   * Sends a keepalive every TTL / KEEPALIVES_PER_TTL, timed from the start of the previous
+   * successful one (the first from the grant), until the lease ends or the client closes.
+   */
+  private async keepAlive(grantedAt: number): Promise<void> {
+    const clock = this.conn.clock;
+    const intervalMs = (this.ttlSeconds * 1000) / KEEPALIVES_PER_TTL;
+    const signal = this.stopLoops.signal;
+    let next = grantedAt + intervalMs;
     while (!signal.aborted) {
       try {
-        await this.conn.clock.sleep(Math.max(100, ttlMs / 6), signal);
+        await clock.sleep(Math.max(0, next - clock.now()), signal);
       } catch {
         // Stopped: the lease ended.
         return;
       }
-      if (this.conn.clock.now() - this.lastAlive > ttlMs) {
+      // A closed client sends nothing more; the watchdog tells the holder, as for an outage.
+      if (this.conn.closed) return;
+      const started = clock.now();
+      const answered = await this.keepAliveOnce(Math.min(this.conn.timeoutMs, intervalMs));
+      next = answered ? started + intervalMs : clock.now() + Math.min(intervalMs, KEEPALIVE_RETRY_MS);
+    }
+  }
+
+  /** One keepalive with a deadline of `timeoutMs`; true when etcd renewed the lease. */
+  private async keepAliveOnce(timeoutMs: number): Promise<boolean> {
+    const clock = this.conn.clock;
+    const sentAt = clock.now();
+    const deadline = new AbortController();
+    const stop = AbortSignal.any([deadline.signal, this.stopLoops.signal]);
+    try {
+      const exchange = (async () => {
+        // A stream that broke since the last keepalive (a reconnect, say) costs no attempt.
+        if (this.channel?.broken === true) this.channel = undefined;
+        if (this.channel === undefined) {
+          const stream = await this.conn.client.leaseClient.leaseKeepAlive();
+          // Opened after this attempt timed out or the lease ended: send nothing on it.
+          if (stop.aborted) {
+            new KeepaliveChannel(stream).close('end');
+            return undefined;
+          }
+          this.channel = new KeepaliveChannel(stream);
+        }
+        this.conn.countKeepalive();
+        return this.channel.send(this.id);
+      })();
+      const res = await Promise.race([
+        exchange,
+        clock.sleep(timeoutMs, stop).then(() => {
+          throw new Error(`no keepalive answer within ${timeoutMs} ms`);
+        }),
+      ]);
+      if (res === undefined || this.ended !== undefined) return false;
+      if (res.TTL === '0') {
+        this.expired(new EtcdLeaseInvalidError(this.id));
+        return false;
+      }
+      const answeredMs = Number(res.TTL) * 1000;
+      const ttlMs = this.ttlSeconds * 1000;
+      const renewedMs = Number.isFinite(answeredMs) ? Math.min(ttlMs, answeredMs) : ttlMs;
+      this.aliveUntil = Math.max(this.aliveUntil, sentAt + renewedMs);
+      return true;
+    } catch (err) {
+      if (this.ended !== undefined) return false;
+      if (err instanceof EtcdLeaseInvalidError) {
+        this.expired(err);
+        return false;
+      }
+      this.conn.logger.debug('etcd lease keepalive failed', {
+        purpose: this.purpose,
+        lease: this.id,
+        error: describeError(err),
+      });
+      // Its answer may still come: a new stream for the next attempt, so it cannot be mistaken.
+      this.channel?.close('cancel');
+      this.channel = undefined;
+      return false;
+    } finally {
+      deadline.abort();
+      if (this.channel?.broken === true) this.channel = undefined;
+    }
+  }
+
+  /** etcd said the lease is gone. */
+  private expired(err: unknown): void {
+    this.conn.logger.warn('etcd lease lost', {
+      purpose: this.purpose,
+      lease: this.id,
+      error: describeError(err),
+    });
+    this.end('expired');
+  }
+
+  /** Declares the lease lost as soon as etcd may have expired it (see the class comment). */
+  private async watchdog(): Promise<void> {
+    const clock = this.conn.clock;
+    const signal = this.stopLoops.signal;
+    while (!signal.aborted) {
+      const left = this.aliveUntil - clock.now();
+      if (left < 0) {
         this.conn.logger.warn('etcd lease not renewed within its TTL; giving it up', {
           purpose: this.purpose,
           lease: this.id,
@@ -189,6 +366,12 @@ export class KeptLease {
         });
         if (this.revokeWhenUnreachable) this.abandon('unreachable');
         else this.halt('unreachable');
+        return;
+      }
+      try {
+        await clock.sleep(left + 1, signal);
+      } catch {
+        // Stopped: the lease ended.
         return;
       }
     }

@@ -247,7 +247,7 @@ describe('registry/etcd-registry', function () {
     });
 
     it('tells the presence it is lost when its lease is revoked elsewhere', async () => {
-      // Loss shows at the next keepalive, sent every ttl/3.
+      // Loss shows at the next keepalive, sent every ttl/2.5.
       const p = await r.announceMachine(machineRecord('m1'), 2);
       let told = false;
       p.onLost(() => (told = true));
