@@ -2,6 +2,8 @@
  * Measuring fleetd and etcd from the host: fleetd's CPU time and RSS inside a lab machine (from
  * /proc), and the request counters etcd exports on /metrics.
  */
+import { Etcd3 } from 'etcd3';
+
 import type { FleetCluster, MachineRef } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 
 /** fleetd's MainPID in a machine, its CPU ticks (utime + stime) and RSS in kB. */
@@ -81,4 +83,69 @@ export function requestCount(delta: Map<string, number>): number {
   let n = 0;
   for (const [key, value] of delta) if (key.startsWith('unary ') || key.startsWith('stream msg ')) n += value;
   return n;
+}
+
+/** One live etcd lease: its granted TTL and the keys attached to it (relative to no prefix). */
+export interface EtcdLeaseInfo {
+  readonly id: string;
+  readonly grantedTtlS: number;
+  readonly keys: readonly string[];
+}
+
+/**
+ * Every live lease in etcd with its keys (LeaseLeases, then LeaseTimeToLive per lease). These are
+ * requests of their own: take them outside a measured window.
+ */
+export async function etcdLeases(clientUrl: string): Promise<EtcdLeaseInfo[]> {
+  const client = new Etcd3({ hosts: clientUrl, dialTimeout: 5_000 });
+  try {
+    const { leases } = await client.leaseClient.leaseLeases({ deadline: Date.now() + 10_000 });
+    const infos = await Promise.all(
+      leases.map(async ({ ID }) => {
+        const r = await client.leaseClient.leaseTimeToLive(
+          { ID, keys: true },
+          { deadline: Date.now() + 10_000 },
+        );
+        return {
+          id: ID,
+          grantedTtlS: Number(r.grantedTTL),
+          keys: r.keys.map((k) => k.toString()),
+        };
+      }),
+    );
+    // A lease that expired between the list and its lookup answers TTL -1 and no grant.
+    return infos.filter((l) => l.grantedTtlS > 0);
+  } finally {
+    client.close();
+  }
+}
+
+/** fleetd's resident memory in a machine split as /proc/<pid>/status does, in kB. */
+export interface FleetdRss {
+  readonly pid: number;
+  readonly rssKb: number;
+  /** Private anonymous memory: the JavaScript heap, native allocations. */
+  readonly anonKb: number;
+  /** File-backed pages: the node binary and shared libraries mapped. */
+  readonly fileKb: number;
+  readonly shmemKb: number;
+}
+
+export async function fleetdRss(cluster: FleetCluster, machine: MachineRef): Promise<FleetdRss> {
+  const r = await cluster.exec(machine, [
+    'sh',
+    '-c',
+    'p=$(systemctl show -p MainPID --value fleetd.service); echo "Pid: $p"; grep -E "^(VmRSS|RssAnon|RssFile|RssShmem):" /proc/$p/status',
+  ]);
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r.stdout)?.[1]);
+  const sample = {
+    pid: field('Pid'),
+    rssKb: field('VmRSS'),
+    anonKb: field('RssAnon'),
+    fileKb: field('RssFile'),
+    shmemKb: field('RssShmem'),
+  };
+  if (Object.values(sample).some((v) => !Number.isFinite(v)))
+    throw new Error(`cannot read fleetd: ${r.stdout}`);
+  return sample;
 }
