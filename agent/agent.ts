@@ -361,12 +361,18 @@ export class Agent {
     }));
     this.owned = new Set(names);
 
-    const tasks = planAgent(desired, observed, this.launched);
+    const planned = planAgent(desired, observed, this.launched);
     const wanted = new Map(desired.map((d) => [d.name, d]));
+    const onDemand = this.loadsOnDemand(planned, statusByName, wanted);
+    const tasks = onDemand ? planned.filter((t) => t.kind !== 'reload') : planned;
     // Tasks of one kind run concurrently (systemd takes jobs in parallel), kinds in plan order:
     // unload, load, reload, stop, start. A failure ends the round after its kind (as fleet did).
     for (const group of groupByKind(tasks)) {
       if (signal.aborted) return;
+      if (onDemand && group[0]?.kind === 'start') {
+        await this.startLoadedOnDemand(group, wanted);
+        continue;
+      }
       await mapLimit(group, CONCURRENCY, async (task) => {
         await this.runTask(task, wanted);
         this.tasksRun++;
@@ -382,6 +388,61 @@ export class Agent {
     for (const name of names) this.stateDirty.add(name);
     this.rounds++;
     this.publisher?.trigger();
+  }
+
+  /**
+   * True when the plan's daemon-reload can be left out: every file it writes is a new unit that
+   * systemd has never loaded (no unload, no replace, no [Install] section to enable). systemd
+   * (since v245) loads such a unit from disk when it is started, because its unit directories
+   * changed since it last looked (`loadsNewUnitsOnDemand`); the reload would only re-read every
+   * other unit too. Where a start then finds no unit (an older systemd), startLoadedOnDemand
+   * reloads and starts again.
+   */
+  private loadsOnDemand(
+    tasks: readonly AgentTask[],
+    status: ReadonlyMap<string, UnitStatus>,
+    wanted: ReadonlyMap<string, DesiredAgentUnit>,
+  ): boolean {
+    // Kept to plain services: a socket and the service it activates take the reload.
+    const activated = new Set([...wanted.values()].map((d) => d.activates));
+    if (this.deps.systemd.loadsNewUnitsOnDemand !== true) return false;
+    let loads = 0;
+    for (const task of tasks) {
+      if (task.kind === 'unload') return false;
+      if (task.kind !== 'load') continue;
+      loads++;
+      const { unit } = task;
+      if (!unit.endsWith('.service') || isTemplate(unit) || activated.has(unit)) return false;
+      // A new file (not one systemd may have seen already) of a unit systemd has not loaded.
+      if (this.fileHashes.has(unit) || (status.get(unit)?.loadState ?? 'not-found') !== 'not-found')
+        return false;
+      const record = this.records.get(task.hash);
+      if (record === undefined || hasInstallSection(record)) return false;
+    }
+    return loads > 0;
+  }
+
+  /** Starts freshly written units without a daemon-reload; see loadsOnDemand. */
+  private async startLoadedOnDemand(
+    group: readonly AgentTask[],
+    wanted: ReadonlyMap<string, DesiredAgentUnit>,
+  ): Promise<void> {
+    const failed: AgentTask[] = [];
+    await mapLimit(group, CONCURRENCY, async (task) => {
+      try {
+        await this.runTask(task, wanted);
+        this.tasksRun++;
+      } catch {
+        failed.push(task);
+      }
+    });
+    if (failed.length === 0) return;
+    // systemd did not load them on demand: the reload the plan had, then the starts again.
+    await this.runTask({ kind: 'reload', reason: 'new units not loaded on demand' }, wanted);
+    await mapLimit(failed, CONCURRENCY, async (task) => {
+      await this.runTask(task, wanted);
+      this.tasksRun++;
+    });
   }
 
   private async runTask(task: AgentTask, wanted: ReadonlyMap<string, DesiredAgentUnit>): Promise<void> {
@@ -463,7 +524,8 @@ export class Agent {
       for (const n of toRead) this.stateDirty.add(n);
       throw err;
     }
-    for (const s of statuses) {
+    // One request per changed unit, concurrently: a wave of starts is reported at once.
+    await mapLimit(statuses, CONCURRENCY, async (s) => {
       const hash = this.fileHashes.get(s.name);
       if (hash === undefined) {
         // Not loaded (yet, or any more): nothing true to report.
@@ -471,7 +533,7 @@ export class Agent {
           await presence.removeUnitState(s.name);
           this.published.delete(s.name);
         }
-        continue;
+        return;
       }
       const record: UnitStateRecord = {
         unit: s.name,
@@ -483,7 +545,7 @@ export class Agent {
         launched: this.launched.has(s.name),
         updatedAt: this.deps.clock.now(),
       };
-      if (sameState(this.published.get(s.name), record)) continue;
+      if (sameState(this.published.get(s.name), record)) return;
       try {
         await presence.publishUnitState(record);
         this.published.set(s.name, record);
@@ -491,6 +553,6 @@ export class Agent {
         this.stateDirty.add(s.name);
         throw err;
       }
-    }
+    });
   }
 }

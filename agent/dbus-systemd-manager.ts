@@ -169,6 +169,12 @@ type ListedUnit = [string, string, string, string, string, string, string, numbe
  */
 export class DbusSystemdManager implements SystemdManager {
   readonly unitsDirectory: string;
+  /**
+   * systemd (since v245) loads a unit that is not loaded when it is started and its unit
+   * directories changed since it last looked; installUnit links into /run/systemd/system, which
+   * changes them. On an older systemd the agent's start fails and it falls back to a reload.
+   */
+  readonly loadsNewUnitsOnDemand = true;
   private readonly callTimeoutMs: number;
   private readonly jobTimeoutMs: number;
   private readonly log: Logger;

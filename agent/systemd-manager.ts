@@ -30,6 +30,11 @@ export interface SystemdSubscription {
 export interface SystemdManager {
   /** The directory fleet writes unit files to. */
   readonly unitsDirectory: string;
+  /**
+   * True when a new unit, installed and never loaded before, can be started without a reload
+   * (systemd loads it from disk on demand); the agent then leaves such a reload out.
+   */
+  readonly loadsNewUnitsOnDemand?: boolean;
   /** Names of the unit files in the units directory, sorted (what fleet owns on this machine). */
   listUnitFiles(): Promise<string[]>;
   /** The contents of one of fleet's unit files, or undefined when there is none. */

@@ -21,7 +21,7 @@ export interface RunOptions {
   readonly stdin?: NodeJS.ReadableStream;
   /** Where relative unit-file paths are resolved; default `process.cwd()`. */
   readonly cwd?: string;
-  /** Poll cadence while blocking; default fleet's 250 ms polls in 2 s attempts. */
+  /** Poll cadence while blocking; default 100 ms polls in fleet's 2 s attempts. */
   readonly timing?: BlockTiming;
   /** Runs ssh and local commands; default spawns them with this run's streams. */
   readonly runner?: CommandRunner;

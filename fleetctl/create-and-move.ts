@@ -1,3 +1,5 @@
+import { mapLimit } from '../lib/concurrency.js';
+import { REQUEST_CONCURRENCY } from './blocking.js';
 import type { ApiUnit } from './client.js';
 import type { Context } from './context.js';
 import { createUnits } from './create-units.js';
@@ -23,8 +25,12 @@ export async function createAndMove(
   const client = ctx.client();
   const units: ApiUnit[] = [];
   let ok = true;
-  for (const name of created.names) {
-    const unit = await client.getUnit(name);
+  // Units read while being created are not read again.
+  const found = await mapLimit(created.names, REQUEST_CONCURRENCY, async (name) =>
+    created.read.has(name) ? created.read.get(name) : client.getUnit(name),
+  );
+  for (const [i, name] of created.names.entries()) {
+    const unit = found[i];
     if (unit === undefined) {
       ctx.err(`Unit ${name} does not exist.`);
       ok = false;

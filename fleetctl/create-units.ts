@@ -1,6 +1,8 @@
 import { describeError } from '../lib/errors.js';
-import { mangleUnitName } from '../unit/unit-name.js';
-import { NO_BLOCK } from './blocking.js';
+import { mapLimit } from '../lib/concurrency.js';
+import { mangleUnitName, templateOf } from '../unit/unit-name.js';
+import { NO_BLOCK, REQUEST_CONCURRENCY } from './blocking.js';
+import type { ApiUnit } from './client.js';
 import type { Context } from './context.js';
 import { optionsHash } from './unit-data.js';
 import {
@@ -18,6 +20,9 @@ import { unitStateLine, waitForUnitState } from './waits.js';
  * compared with the local file and, with `--replace`, replaced when it differs. A created unit is
  * waited for until it reads `inactive`, as fleet does, unless `--no-block` was given.
  */
+
+/** From this many arguments on, the registry's units are read with one list request. */
+const LIST_FROM = 4;
 
 /** The commands that create units. */
 export type CreatingCommand = 'submit' | 'load' | 'start';
@@ -41,6 +46,11 @@ export interface CreateOptions {
 export interface CreateResult {
   readonly ok: boolean;
   readonly names: readonly string[];
+  /**
+   * The units as last read here, by name: as found (when left alone) or as waited for after
+   * creation. A name without an entry was not read since its change (`--no-block`, failures).
+   */
+  readonly read: ReadonlyMap<string, ApiUnit>;
 }
 
 /** The unit names of the arguments, mangled as fleet does, in order without duplicates. */
@@ -70,19 +80,41 @@ export async function createUnits(
     ok = false;
   };
 
-  const submit = async (unit: LocalUnit): Promise<void> => {
+  // Submissions are queued and sent concurrently; their outcomes are reported in argument order
+  // at the end. An instance whose template is queued waits until the template is in the
+  // registry, so that it resolves against the registry's template as it would one by one.
+  const queued: LocalUnit[] = [];
+  const submitted: string[] = [];
+  const failures = new Map<string, string>();
+  const submit = (unit: LocalUnit): void => {
     printWarnings(ctx, unit);
-    try {
-      await client.createUnit(unit.name, unit.options);
-      created.push(unit.name);
-    } catch (err) {
-      fail(`failed creating Unit(${unit.name}): ${describeError(err)}`);
-    }
+    queued.push(unit);
+    submitted.push(unit.name);
+  };
+  const flush = async (): Promise<void> => {
+    const batch = queued.splice(0);
+    await mapLimit(batch, REQUEST_CONCURRENCY, async (unit) => {
+      try {
+        await client.createUnit(unit.name, unit.options);
+      } catch (err) {
+        failures.set(unit.name, `failed creating Unit(${unit.name}): ${describeError(err)}`);
+      }
+    });
   };
 
   const targets = unitNames(args);
-  for (const { name, arg } of targets) {
-    const existing = await client.getUnit(name);
+  // What the registry has for every argument, read at once: one list for many units.
+  let registered: (ApiUnit | undefined)[];
+  if (targets.length >= LIST_FROM) {
+    const all = new Map((await client.listUnits()).map((u) => [u.name, u]));
+    registered = targets.map(({ name }) => all.get(name));
+  } else {
+    registered = await mapLimit(targets, REQUEST_CONCURRENCY, ({ name }) => client.getUnit(name));
+  }
+  const read = new Map<string, ApiUnit>();
+  for (const [i, { name, arg }] of targets.entries()) {
+    const existing = registered[i];
+    if (existing !== undefined) read.set(name, existing);
     if (existing !== undefined && !options.replace) {
       const local = await readLocalUnit(ctx.cwd, arg, name);
       if (local.kind === 'found' && local.unit.hash !== optionsHash(existing.options)) {
@@ -91,6 +123,8 @@ export async function createUnits(
       }
       continue;
     }
+    const template = templateOf(name);
+    if (template !== undefined && queued.some((u) => u.name === template)) await flush();
     const resolved = await resolveUnitFile(ctx, client, arg, name);
     switch (resolved.kind) {
       case 'missing':
@@ -105,7 +139,7 @@ export async function createUnits(
         break;
     }
     if (existing === undefined) {
-      await submit(resolved.unit);
+      submit(resolved.unit);
       continue;
     }
     if (resolved.unit.hash === optionsHash(existing.options)) {
@@ -118,21 +152,30 @@ export async function createUnits(
       ok = false;
       continue;
     }
-    await submit(resolved.unit);
+    submit(resolved.unit);
+  }
+  await flush();
+  for (const name of submitted) read.delete(name);
+  for (const name of submitted) {
+    const failure = failures.get(name);
+    if (failure === undefined) created.push(name);
+    else fail(failure);
   }
 
   if (options.attempts !== NO_BLOCK && created.length > 0) {
     const waits = created.map((name) => waitForUnitState(ctx, name, 'inactive', options.attempts));
     for (const wait of waits) {
       const result = await wait;
-      if (result.ok) ctx.out(await unitStateLine(ctx, result.value, 'inactive'));
-      else {
+      if (result.ok) {
+        read.set(result.value.name, result.value);
+        ctx.out(await unitStateLine(ctx, result.value, 'inactive'));
+      } else {
         ctx.err(`Error waiting on unit creation: ${result.why ?? 'unknown error'}`);
         ok = false;
       }
     }
   }
-  return { ok, names: targets.map((t) => t.name) };
+  return { ok, names: targets.map((t) => t.name), read };
 }
 
 function countProblems(n: number): string {

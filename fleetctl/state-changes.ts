@@ -1,6 +1,7 @@
+import { mapLimit } from '../lib/concurrency.js';
 import { describeError } from '../lib/errors.js';
 import { isDesiredState, planCommand, type DesiredState } from '../unit/states.js';
-import { NO_BLOCK, type WaitResult } from './blocking.js';
+import { NO_BLOCK, REQUEST_CONCURRENCY, type WaitResult } from './blocking.js';
 import type { ApiUnit } from './client.js';
 import type { Context } from './context.js';
 import { isGlobalUnit } from './unit-data.js';
@@ -54,7 +55,19 @@ export async function changeUnitStates(
   let ok = true;
   const toWait: string[] = [];
 
-  for (const unit of units) {
+  // The state changes are sent concurrently; what each did is reported in argument order.
+  const moves = await mapLimit(units, REQUEST_CONCURRENCY, async (unit): Promise<string | undefined> => {
+    const desired = unit.desiredState ?? 'inactive';
+    const plan = planCommand(command, isDesiredState(desired) ? desired : 'inactive');
+    if (plan.kind !== 'move') return undefined;
+    try {
+      await client.setDesiredState(unit.name, target);
+      return undefined;
+    } catch (err) {
+      return describeError(err);
+    }
+  });
+  for (const [i, unit] of units.entries()) {
     const { name } = unit;
     const global = isGlobalUnit(unit.options);
     const desired = unit.desiredState ?? 'inactive';
@@ -68,17 +81,17 @@ export async function changeUnitStates(
         // Nothing to trigger; a non-global unit is still waited for and reported.
         if (!global && attempts !== NO_BLOCK) toWait.push(name);
         continue;
-      case 'move':
-        try {
-          await client.setDesiredState(name, target);
-        } catch (err) {
-          ctx.err(`Error ${GERUND[command]} units: ${describeError(err)}`);
+      case 'move': {
+        const failure = moves[i];
+        if (failure !== undefined) {
+          ctx.err(`Error ${GERUND[command]} units: ${failure}`);
           ok = false;
           continue;
         }
         if (global) ctx.out(`Triggered global unit ${name} ${command}`);
         else if (attempts === NO_BLOCK) ctx.out(`Triggered unit ${name} ${command}`);
         else toWait.push(name);
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import { describeError, isFleetError } from '../lib/errors.js';
 import { isSystemdActive } from '../unit/states.js';
 import { pollUntil, type WaitResult } from './blocking.js';
-import type { ApiMachine, ApiUnit } from './client.js';
+import type { ApiMachine, ApiUnit, ApiUnitState } from './client.js';
 import type { Context } from './context.js';
 import { machineFullLegend } from './machines.js';
 import { isGlobalUnit } from './unit-data.js';
@@ -42,6 +42,93 @@ async function tolerant<T>(
 }
 
 /**
+ * Many units waited for at once (a `start` of 100 units) poll in step: instead of one request per
+ * unit and poll, the waits of one run share list requests (`GET /units`, `GET /state`), one per
+ * poll for all of them. A read joins a list started at most `JOIN_MS` before it and not before its
+ * own wait began, so nothing older than the wait is seen. Few waits, or a cluster whose lists are
+ * much larger than what is waited for, keep the per-unit requests.
+ */
+const BATCH_FROM = 4;
+/** Lists longer than this many entries per waiting unit are not worth sharing. */
+const LIST_PER_WAITER = 50;
+const JOIN_MS = 50;
+
+interface SharedList<T> {
+  readonly started: number;
+  readonly result: Promise<T>;
+}
+
+interface SharedReads {
+  waiters: number;
+  units?: SharedList<Map<string, ApiUnit>>;
+  states?: SharedList<ApiUnitState[]>;
+  /** The length of the last list read, to judge whether sharing lists pays. */
+  listed: number;
+}
+
+const sharedReads = new WeakMap<Context, SharedReads>();
+
+function sharedOf(ctx: Context): SharedReads {
+  let shared = sharedReads.get(ctx);
+  if (shared === undefined) {
+    shared = { waiters: 0, listed: 0 };
+    sharedReads.set(ctx, shared);
+  }
+  return shared;
+}
+
+function batching(shared: SharedReads): boolean {
+  return shared.waiters >= BATCH_FROM && shared.listed <= shared.waiters * LIST_PER_WAITER;
+}
+
+/** A list started at or after `notBefore` and at most JOIN_MS ago, or a new one. */
+function joinList<T>(
+  current: SharedList<T> | undefined,
+  notBefore: number,
+  read: () => Promise<T>,
+): SharedList<T> {
+  const now = Date.now();
+  if (current !== undefined && current.started >= Math.max(notBefore, now - JOIN_MS)) return current;
+  const result = read();
+  // Each reader awaits (and handles) the result; this only keeps an unawaited failure quiet.
+  result.catch(() => undefined);
+  return { started: now, result };
+}
+
+async function readUnit(ctx: Context, name: string, notBefore: number): Promise<ApiUnit | undefined> {
+  const shared = sharedOf(ctx);
+  if (!batching(shared)) return ctx.client().getUnit(name);
+  shared.units = joinList(shared.units, notBefore, async () => {
+    const units = await ctx.client().listUnits();
+    shared.listed = units.length;
+    return new Map(units.map((u) => [u.name, u]));
+  });
+  return (await shared.units.result).get(name);
+}
+
+async function readStates(ctx: Context, name: string, notBefore: number): Promise<ApiUnitState[]> {
+  const shared = sharedOf(ctx);
+  if (!batching(shared)) return ctx.client().listUnitStates({ unitName: name });
+  shared.states = joinList(shared.states, notBefore, async () => {
+    const states = await ctx.client().listUnitStates();
+    shared.listed = states.length;
+    return states;
+  });
+  return (await shared.states.result).filter((s) => s.name === name);
+}
+
+/** Runs one wait, counted among the run's concurrent waits. */
+async function counted<T>(ctx: Context, wait: (since: number) => Promise<T>): Promise<T> {
+  const shared = sharedOf(ctx);
+  shared.waiters++;
+  try {
+    return await wait(Date.now());
+  } finally {
+    shared.waiters--;
+  }
+}
+
+/**
  * Waits until the unit's current state is `want` (for a global unit, which has no current state,
  * its desired state, as fleet does). While the engine reports the unit unplaceable, each new reason
  * is printed once to stderr, and the wait goes on as the attempts allow. Resolves with the unit as
@@ -53,26 +140,27 @@ export async function waitForUnitState(
   want: WantedState,
   attempts: number,
 ): Promise<WaitResult<ApiUnit>> {
-  const client = ctx.client();
   let reported: string | undefined;
   const warned = new Set<string>();
-  const result = await pollUntil<ApiUnit>(
-    async () => {
-      const read = await tolerant(ctx, name, warned, () => client.getUnit(name));
-      if (!read.ok) return { done: false, why: read.why };
-      const unit = read.value;
-      if (unit === undefined) return { done: false, fatal: true, why: `unit ${name} no longer exists` };
-      const state = isGlobalUnit(unit.options) ? unit.desiredState : unit.currentState;
-      if (state === want) return { done: true, value: unit };
-      const reason = want === 'inactive' ? undefined : unit.unplaceableReason;
-      if (reason !== undefined && reason !== reported) {
-        ctx.err(`Unit ${name} cannot be placed: ${reason}`);
-        reported = reason;
-      }
-      return reason === undefined ? { done: false } : { done: false, why: `cannot be placed: ${reason}` };
-    },
-    attempts,
-    ctx.timing,
+  const result = await counted(ctx, (since) =>
+    pollUntil<ApiUnit>(
+      async () => {
+        const read = await tolerant(ctx, name, warned, () => readUnit(ctx, name, since));
+        if (!read.ok) return { done: false, why: read.why };
+        const unit = read.value;
+        if (unit === undefined) return { done: false, fatal: true, why: `unit ${name} no longer exists` };
+        const state = isGlobalUnit(unit.options) ? unit.desiredState : unit.currentState;
+        if (state === want) return { done: true, value: unit };
+        const reason = want === 'inactive' ? undefined : unit.unplaceableReason;
+        if (reason !== undefined && reason !== reported) {
+          ctx.err(`Unit ${name} cannot be placed: ${reason}`);
+          reported = reason;
+        }
+        return reason === undefined ? { done: false } : { done: false, why: `cannot be placed: ${reason}` };
+      },
+      attempts,
+      ctx.timing,
+    ),
   );
   if (result.ok || !result.timedOut) return result;
   const tail = result.why === undefined ? '' : ` (${result.why})`;
@@ -94,44 +182,43 @@ export async function waitForActive(
   unit: ApiUnit,
   attempts: number,
 ): Promise<WaitResult<true>> {
-  const client = ctx.client();
   const machine = unit.machineID;
   const where = machine === undefined ? '' : ` on ${await machineLegend(ctx, machine)}`;
   const hint = `see "fleetctl status ${unit.name}"`;
   let inactiveSince: number | undefined;
   const warned = new Set<string>();
-  const result = await pollUntil<true>(
-    async () => {
-      const read = await tolerant(ctx, unit.name, warned, () =>
-        client.listUnitStates({ unitName: unit.name }),
-      );
-      if (!read.ok) return { done: false, why: read.why };
-      const states = read.value;
-      const state = states.find((s) => machine === undefined || s.machineID === machine);
-      if (state === undefined) return { done: false, why: 'no systemd state reported yet' };
-      const load = state.systemdLoadState ?? '-';
-      const active = state.systemdActiveState ?? '-';
-      const sub = state.systemdSubState ?? '-';
-      if (isSystemdActive({ loadState: load, activeState: active })) return { done: true, value: true };
-      const says = `systemd reports ${load}/${active}/${sub}`;
-      if (active === 'failed')
-        return { done: false, fatal: true, why: `unit ${unit.name} failed${where}: ${says}; ${hint}` };
-      if (active === 'inactive') {
-        inactiveSince ??= Date.now();
-        if (Date.now() - inactiveSince >= ctx.timing.attemptMs) {
-          return {
-            done: false,
-            fatal: true,
-            why: `unit ${unit.name} is not running${where}: ${says}; ${hint}`,
-          };
+  const result = await counted(ctx, (since) =>
+    pollUntil<true>(
+      async () => {
+        const read = await tolerant(ctx, unit.name, warned, () => readStates(ctx, unit.name, since));
+        if (!read.ok) return { done: false, why: read.why };
+        const states = read.value;
+        const state = states.find((s) => machine === undefined || s.machineID === machine);
+        if (state === undefined) return { done: false, why: 'no systemd state reported yet' };
+        const load = state.systemdLoadState ?? '-';
+        const active = state.systemdActiveState ?? '-';
+        const sub = state.systemdSubState ?? '-';
+        if (isSystemdActive({ loadState: load, activeState: active })) return { done: true, value: true };
+        const says = `systemd reports ${load}/${active}/${sub}`;
+        if (active === 'failed')
+          return { done: false, fatal: true, why: `unit ${unit.name} failed${where}: ${says}; ${hint}` };
+        if (active === 'inactive') {
+          inactiveSince ??= Date.now();
+          if (Date.now() - inactiveSince >= ctx.timing.attemptMs) {
+            return {
+              done: false,
+              fatal: true,
+              why: `unit ${unit.name} is not running${where}: ${says}; ${hint}`,
+            };
+          }
+        } else {
+          inactiveSince = undefined;
         }
-      } else {
-        inactiveSince = undefined;
-      }
-      return { done: false, why: says };
-    },
-    attempts,
-    ctx.timing,
+        return { done: false, why: says };
+      },
+      attempts,
+      ctx.timing,
+    ),
   );
   if (result.ok || !result.timedOut) return result;
   const tail = result.why === undefined ? '' : `: ${result.why}`;
