@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2 --no-concurrent-recompilation --optimize-for-size
+// The Node flags keep an idle fleetd's memory small; fleetd/units/fleetd.service passes the same
+// ones and explains them. (`env -S` splits them into separate arguments: coreutils 8.30 or later.)
 // fleetd's entry point and composition root: the one place where the real etcd registry, D-Bus
 // systemd manager, agent, engine and API server are constructed (fleetd.ts wires them).
 import { Agent } from '../agent/agent.js';
