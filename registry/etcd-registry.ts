@@ -66,6 +66,8 @@ export class EtcdRegistry implements Registry {
   /** The latest presence announced per machine ID, to reclaim a machine key after a lost lease. */
   private readonly announced = new Map<string, EtcdPresence>();
   private closing: Promise<void> | undefined;
+  /** What listUnits read last, so the next one reads only what changed. */
+  private readonly unitList = new units.UnitListCache();
 
   constructor(options: EtcdRegistryOptions) {
     this.conn = new EtcdConnection(options);
@@ -101,7 +103,7 @@ export class EtcdRegistry implements Registry {
 
   listUnits(): Promise<StoredUnit[]> {
     this.conn.assertOpen('listUnits');
-    return units.listUnits(this.conn, this.keys);
+    return units.listUnits(this.conn, this.keys, this.unitList);
   }
 
   setDesiredState(name: string, state: DesiredState): Promise<boolean> {

@@ -4,6 +4,7 @@
  * global units).
  */
 
+import { Range, type IKeyValue, type IRangeRequest, type IRangeResponse, type IRequestOp } from 'etcd3';
 import { FleetError } from '../lib/errors.js';
 import type { DesiredState } from '../unit/states.js';
 import {
@@ -112,21 +113,199 @@ export async function getUnit(
   };
 }
 
-/** Every unit with its desired state, read at one revision. */
-export async function listUnits(conn: EtcdConnection, keys: KeyLayout): Promise<StoredUnit[]> {
-  const [units = [], desired = []] = await conn.read('listUnits', [
-    ops.getPrefix(keys.units),
-    ops.getPrefix(keys.desiredAll),
+/**
+ * The most keys one range answer carries. An answer must stay under gRPC's 4 MiB message limit:
+ * 10,000 unit records are about 8 MB, so one range over them all would fail.
+ */
+export const PAGE_KEYS = 1000;
+/** The same for keys-only reads: unit names are at most 256 bytes, 10,000 of them about 3 MB. */
+const KEY_PAGE_KEYS = 10_000;
+
+/** One decoded value and the revision it was written at. */
+interface Entry<T> {
+  readonly modRevision: string;
+  readonly value: T;
+}
+
+/** The unit records and desired states as of one revision, by unit name. */
+interface UnitsSnapshot {
+  readonly revision: string;
+  readonly units: ReadonlyMap<string, Entry<UnitRecord>>;
+  readonly desired: ReadonlyMap<string, Entry<DesiredState>>;
+}
+
+/**
+ * What `listUnits` last read, so the next read asks etcd only for what changed since (see
+ * `listUnits`). One per registry; it holds decoded records, which are immutable.
+ */
+export class UnitListCache {
+  snapshot: UnitsSnapshot | undefined;
+}
+
+function rangeOp(prefix: string, extra: Partial<IRangeRequest>): IRequestOp {
+  return { request_range: { ...ops.getPrefix(prefix).request_range, ...extra } };
+}
+
+/** True when etcd refused a read at a revision it has compacted away. */
+function isCompacted(err: unknown): boolean {
+  const cause: unknown = err instanceof Error ? err.cause : undefined;
+  const text = [err, cause].map((e) => (e instanceof Error ? e.message : '')).join(' ');
+  return /compacted/i.test(text);
+}
+
+/**
+ * The rest of a paged range whose first page is `first`: further pages at `revision`, each
+ * starting after the last key seen, with the same filters.
+ */
+async function restOfRange(
+  conn: EtcdConnection,
+  operation: string,
+  prefix: string,
+  first: IRangeResponse,
+  revision: string,
+  extra: Partial<IRangeRequest>,
+  pageKeys = PAGE_KEYS,
+): Promise<IKeyValue[]> {
+  const kvs = [...first.kvs];
+  // A short page is the last: with a modification-revision filter etcd sets `more` whenever the
+  // unfiltered range holds more keys than it returned.
+  const full = (page: IRangeResponse): boolean => page.more && page.kvs.length >= pageKeys;
+  let more = full(first);
+  while (more) {
+    const last = kvs.at(-1);
+    if (last === undefined) break;
+    const page = await conn.request(operation, (options) =>
+      conn.client.kv.range(
+        {
+          key: Buffer.concat([last.key, Buffer.from([0])]),
+          range_end: Range.prefix(prefix).end,
+          limit: pageKeys,
+          revision,
+          ...extra,
+        },
+        options,
+      ),
+    );
+    kvs.push(...page.kvs);
+    more = full(page);
+  }
+  return kvs;
+}
+
+/** Every key under `prefix` at `revision`, keys only, paged. */
+async function keysAt(
+  conn: EtcdConnection,
+  operation: string,
+  prefix: string,
+  revision: string,
+): Promise<Set<string>> {
+  const first = await conn.request(operation, (options) =>
+    conn.client.kv.range(
+      {
+        key: Buffer.from(prefix),
+        range_end: Range.prefix(prefix).end,
+        limit: KEY_PAGE_KEYS,
+        revision,
+        keys_only: true,
+      },
+      options,
+    ),
+  );
+  const kvs = await restOfRange(conn, operation, prefix, first, revision, { keys_only: true }, KEY_PAGE_KEYS);
+  return new Set(kvs.map(keyOf));
+}
+
+/**
+ * Reads one prefix as of the transaction's revision, on top of `base` (what was read before):
+ * the first page came in the transaction (only keys modified after `base` when there is one);
+ * more pages follow at the same revision. Keys gone since `base` are found by comparing the
+ * count etcd gave (`count`) with the merged map, and then by a keys-only read.
+ */
+async function mergePrefix<T>(
+  conn: EtcdConnection,
+  prefix: string,
+  first: IRangeResponse,
+  revision: string,
+  base: UnitsSnapshot | undefined,
+  baseMap: ReadonlyMap<string, Entry<T>> | undefined,
+  count: number | undefined,
+  decode: (key: string, text: string) => T,
+): Promise<Map<string, Entry<T>>> {
+  const extra: Partial<IRangeRequest> =
+    base === undefined ? {} : { min_mod_revision: String(BigInt(base.revision) + 1n) };
+  const kvs = await restOfRange(conn, 'listUnits', prefix, first, revision, extra);
+  const merged = new Map(baseMap ?? []);
+  for (const kv of kvs) {
+    const key = keyOf(kv);
+    merged.set(key.slice(prefix.length), { modRevision: kv.mod_revision, value: decode(key, valueOf(kv)) });
+  }
+  if (count !== undefined && merged.size !== count) {
+    const present = await keysAt(conn, 'listUnits', prefix, revision);
+    for (const name of [...merged.keys()]) if (!present.has(`${prefix}${name}`)) merged.delete(name);
+  }
+  return merged;
+}
+
+async function readSnapshot(
+  conn: EtcdConnection,
+  keys: KeyLayout,
+  base: UnitsSnapshot | undefined,
+): Promise<UnitsSnapshot> {
+  const changed: Partial<IRangeRequest> =
+    base === undefined ? {} : { min_mod_revision: String(BigInt(base.revision) + 1n) };
+  // One transaction, so one revision: the first page of each prefix (what changed since `base`
+  // when there is one) and, on top of a base, how many keys each prefix holds.
+  const reads = [
+    rangeOp(keys.units, { limit: PAGE_KEYS, ...changed }),
+    rangeOp(keys.desiredAll, { limit: PAGE_KEYS, ...changed }),
+    ...(base === undefined
+      ? []
+      : [rangeOp(keys.units, { count_only: true }), rangeOp(keys.desiredAll, { count_only: true })]),
+  ];
+  const res = await conn.txn('listUnits', { success: reads });
+  const revision = res.header.revision;
+  const range = (i: number): IRangeResponse => {
+    const r = res.responses[i]?.response_range;
+    if (r === undefined) throw new FleetError('INTERNAL', `etcd transaction response ${i} is not a range`);
+    return r;
+  };
+  const count = (i: number): number | undefined => (base === undefined ? undefined : Number(range(i).count));
+  const [units, desired] = await Promise.all([
+    mergePrefix(conn, keys.units, range(0), revision, base, base?.units, count(2), decodeUnit),
+    mergePrefix(conn, keys.desiredAll, range(1), revision, base, base?.desired, count(3), decodeDesired),
   ]);
-  const states = new Map(desired.map((kv) => [keys.tail(keyOf(kv), keys.desiredAll), kv]));
+  return { revision, units, desired };
+}
+
+/**
+ * Every unit with its desired state, read at one revision.
+ *
+ * The first read takes everything, in pages of PAGE_KEYS; later ones ask etcd only for the keys
+ * modified since the last read (etcd filters by modification revision) plus the key counts,
+ * which reveal deletions, all in one transaction. The engine re-reads the units on every change,
+ * so this keeps each of its rounds at one small request instead of a full copy of every unit.
+ */
+export async function listUnits(
+  conn: EtcdConnection,
+  keys: KeyLayout,
+  cache: UnitListCache = new UnitListCache(),
+): Promise<StoredUnit[]> {
+  const base = cache.snapshot;
+  let snapshot: UnitsSnapshot;
+  try {
+    snapshot = await readSnapshot(conn, keys, base);
+  } catch (err) {
+    // A later page at a revision compacted meanwhile: read everything afresh.
+    if (!isCompacted(err)) throw err;
+    snapshot = await readSnapshot(conn, keys, undefined);
+  }
+  const latest = cache.snapshot;
+  if (latest === undefined || BigInt(latest.revision) <= BigInt(snapshot.revision)) cache.snapshot = snapshot;
   const result: StoredUnit[] = [];
-  for (const kv of units) {
-    const desiredKv = states.get(keys.tail(keyOf(kv), keys.units));
-    if (desiredKv === undefined) continue;
-    result.push({
-      unit: decodeUnit(keyOf(kv), valueOf(kv)),
-      desiredState: decodeDesired(keyOf(desiredKv), valueOf(desiredKv)),
-    });
+  for (const [name, unit] of snapshot.units) {
+    const desired = snapshot.desired.get(name);
+    if (desired === undefined) continue;
+    result.push({ unit: unit.value, desiredState: desired.value });
   }
   return result.sort(byKey((s) => s.unit.name));
 }
