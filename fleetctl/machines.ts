@@ -30,6 +30,7 @@ export function machineFullLegend(id: string, machine: ApiMachine | undefined, f
  */
 export class MachineDirectory {
   private byId: Map<string, ApiMachine> | undefined;
+  private refreshing: Promise<void> | undefined;
 
   constructor(private readonly client: FleetClient) {}
 
@@ -45,10 +46,20 @@ export class MachineDirectory {
     return [...(this.byId?.values() ?? [])];
   }
 
-  /** Re-reads the machine list. */
-  async refresh(): Promise<void> {
-    const list = await this.client.listMachines();
-    this.byId = new Map(list.map((m) => [m.id, m]));
+  /**
+   * Re-reads the machine list. Callers that ask while a read is in flight share it: the waits of
+   * a `start` of 100 units all name their machines at about the same moment.
+   */
+  refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const list = await this.client.listMachines();
+        this.byId = new Map(list.map((m) => [m.id, m]));
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
   }
 
   /** `m1234567.../10.0.0.1` for a machine ID (see `machineFullLegend`). */

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { describeError, isFleetError } from '../lib/errors.js';
 import { isSystemdActive } from '../unit/states.js';
 import { pollUntil, type WaitResult } from './blocking.js';
@@ -52,9 +53,12 @@ const BATCH_FROM = 4;
 /** Lists longer than this many entries per waiting unit are not worth sharing. */
 const LIST_PER_WAITER = 50;
 const JOIN_MS = 50;
+/** How long a new shared list waits for more readers before it goes out. */
+const GATHER_MS = 5;
 
 interface SharedList<T> {
-  readonly started: number;
+  /** When the request went out; undefined while the list still gathers readers. */
+  started: number | undefined;
   readonly result: Promise<T>;
 }
 
@@ -81,18 +85,31 @@ function batching(shared: SharedReads): boolean {
   return shared.waiters >= BATCH_FROM && shared.listed <= shared.waiters * LIST_PER_WAITER;
 }
 
-/** A list started at or after `notBefore` and at most JOIN_MS ago, or a new one. */
+/**
+ * A list started at or after `notBefore` and at most JOIN_MS ago, one still gathering readers, or
+ * a new one that gathers readers for GATHER_MS before it goes out: waits begin a few milliseconds
+ * apart (as their previous steps' replies arrive), and each would otherwise need its own list.
+ */
 function joinList<T>(
   current: SharedList<T> | undefined,
   notBefore: number,
   read: () => Promise<T>,
 ): SharedList<T> {
   const now = Date.now();
-  if (current !== undefined && current.started >= Math.max(notBefore, now - JOIN_MS)) return current;
-  const result = read();
+  if (current !== undefined) {
+    if (current.started === undefined) return current;
+    if (current.started >= Math.max(notBefore, now - JOIN_MS)) return current;
+  }
+  const list: SharedList<T> = {
+    started: undefined,
+    result: delay(GATHER_MS).then(() => {
+      list.started = Date.now();
+      return read();
+    }),
+  };
   // Each reader awaits (and handles) the result; this only keeps an unawaited failure quiet.
-  result.catch(() => undefined);
-  return { started: now, result };
+  list.result.catch(() => undefined);
+  return list;
 }
 
 async function readUnit(ctx: Context, name: string, notBefore: number): Promise<ApiUnit | undefined> {
