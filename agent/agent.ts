@@ -69,6 +69,15 @@ function groupByKind(tasks: readonly AgentTask[]): AgentTask[][] {
   return groups;
 }
 
+/**
+ * Retry delays of the agent's loops after a failure: 250 ms doubling to the interval, jittered.
+ * A failed run is most often etcd slow or away; a cluster's agents all fail together then, and
+ * retrying sooner (every 100 ms, say) from every machine at once only deepens etcd's overload.
+ */
+function retryBackoff(intervalMs: number): Backoff {
+  return new Backoff({ initialMs: Math.min(250, intervalMs), maxMs: intervalMs });
+}
+
 function sha1(text: string): string {
   return createHash('sha1').update(text, 'utf8').digest('hex');
 }
@@ -139,6 +148,8 @@ export class Agent {
   /** Units fleet owns on this machine: desired here or with a file here. */
   private owned = new Set<string>();
   private closed = false;
+  /** True while a reconcile runs (it publishes the states of its units when done). */
+  private reconciling = false;
   /** Completed reconcile rounds and executed tasks, for tests and benchmarks. */
   rounds = 0;
   tasksRun = 0;
@@ -189,6 +200,7 @@ export class Agent {
       intervalMs: config.reconcileIntervalMs,
       clock,
       logger: this.log,
+      backoff: retryBackoff(config.reconcileIntervalMs),
       reconcile: (s) => this.reconcile(s),
     });
     const publisher = new ReconcileLoop({
@@ -196,6 +208,7 @@ export class Agent {
       intervalMs: Math.max(1000, (config.ttlSeconds * 1000) / 2),
       clock,
       logger: this.log,
+      backoff: retryBackoff(Math.max(1000, (config.ttlSeconds * 1000) / 2)),
       reconcile: () => this.publishStates(),
     });
     this.loop = loop;
@@ -203,7 +216,9 @@ export class Agent {
     this.systemdSubscription = await systemd.subscribe((unit) => {
       if (!this.owned.has(unit)) return;
       this.stateDirty.add(unit);
-      publisher.trigger();
+      // During a reconcile its own loads and starts signal every step (loaded, activating,
+      // active): the run triggers one publish when done, so only the outcome is published.
+      if (!this.reconciling) publisher.trigger();
     });
     this.subscriptions = [
       await registry.watchMachineSchedule(this.deps.machineId, () => {
@@ -308,6 +323,17 @@ export class Agent {
 
   /** One reconcile: what should run here vs what does, then the tasks in order. */
   private async reconcile(signal: AbortSignal): Promise<void> {
+    this.reconciling = true;
+    try {
+      await this.reconcileOnce(signal);
+    } finally {
+      this.reconciling = false;
+      // Whatever systemd signalled meanwhile (also after a failed or aborted run).
+      if (this.stateDirty.size > 0) this.publisher?.trigger();
+    }
+  }
+
+  private async reconcileOnce(signal: AbortSignal): Promise<void> {
     const { registry, systemd } = this.deps;
     if (this.scheduleDirty) {
       this.scheduleDirty = false;
@@ -548,7 +574,9 @@ export class Agent {
       if (sameState(this.published.get(s.name), record)) return;
       try {
         await presence.publishUnitState(record);
-        this.published.set(s.name, record);
+        // Announced again meanwhile: the key died with the old lease (or is about to), and the
+        // new presence has forgotten what was published; it must be published again.
+        if (this.presence === presence) this.published.set(s.name, record);
       } catch (err) {
         this.stateDirty.add(s.name);
         throw err;

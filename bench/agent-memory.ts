@@ -14,7 +14,7 @@ import { silentLogger } from '../lib/logger.js';
 import { InMemoryRegistry } from '../registry/in-memory-registry.js';
 import type { Placement, UnitRecord } from '../registry/model.js';
 import { unitFromOptions } from '../unit/unit.js';
-import { saveResult } from './lib/report.js';
+import { saveResult, runBench } from './lib/report.js';
 
 const UNITS = Number(process.argv[2] ?? 1000);
 
@@ -158,4 +158,4 @@ async function main(): Promise<void> {
   });
 }
 
-await main();
+runBench(main);

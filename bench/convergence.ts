@@ -36,7 +36,7 @@ import {
   type ClusterMachine,
   type MachineRef,
 } from '../systemd-fixtures/cluster/fleet-cluster.js';
-import { saveResult, type ResultTable, type TargetCheck } from './lib/report.js';
+import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
 import { fmtMs, summarize, type Summary } from './lib/stats.js';
 
 const RUNS = Number(process.argv[2] ?? 5);
@@ -588,7 +588,4 @@ function bottleneck(r: SizeResult): string {
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runBench(main);

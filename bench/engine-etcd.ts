@@ -15,7 +15,7 @@ import { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
 import { startEtcd } from '../spec/helpers/etcd-harness.js';
 import { unitFromOptions } from '../unit/unit.js';
-import { saveResult } from './lib/report.js';
+import { saveResult, runBench } from './lib/report.js';
 
 const UNITS = Number(process.argv[2] ?? 5000);
 const MACHINES = Number(process.argv[3] ?? 100);
@@ -146,4 +146,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+runBench(main);

@@ -30,7 +30,7 @@ import type { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
 import { FleetCluster, type ClusterMachine } from '../systemd-fixtures/cluster/fleet-cluster.js';
 import { unitFromOptions } from '../unit/unit.js';
-import { saveResult, type ResultTable, type TargetCheck } from './lib/report.js';
+import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
 import { fmtMs, summarize } from './lib/stats.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
@@ -550,7 +550,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runBench(main);

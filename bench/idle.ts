@@ -37,7 +37,7 @@ import {
   type FleetdRss,
   type FleetdSample,
 } from './lib/lab-metrics.js';
-import { saveResult, type ResultTable, type TargetCheck } from './lib/report.js';
+import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
 
 const WINDOW_S = Number(process.argv[2] ?? 60);
 const UNITS = Number(process.argv[3] ?? 50);
@@ -427,7 +427,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+runBench(main);

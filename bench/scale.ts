@@ -27,7 +27,7 @@ import type { UnitRecord } from '../registry/model.js';
 import { startEtcd, type EtcdInstance } from '../spec/helpers/etcd-harness.js';
 import { unitFromOptions } from '../unit/unit.js';
 import { counterDelta, etcdCounters, requestCount } from './lib/lab-metrics.js';
-import { saveResult, type ResultTable, type TargetCheck } from './lib/report.js';
+import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
 import { fmtMs, quantile } from './lib/stats.js';
 import type {
   ChildMessage,
@@ -300,7 +300,12 @@ async function main(): Promise<void> {
     const progress = setInterval(() => {
       console.log(`  ... ${fmtMs(performance.now() - t0)}: placed ${scheduled.size}, active ${active.size}`);
     }, 5000);
-    const deadline = systemClock.sleep(WAIT_LIMIT_MS).then(() => 'timeout' as const);
+    // Cancelled once both are done: a pending timer would keep this process alive that long.
+    const stopWaiting = new AbortController();
+    const deadline = systemClock.sleep(WAIT_LIMIT_MS, stopWaiting.signal).then(
+      () => 'timeout' as const,
+      () => 'cancelled' as const,
+    );
     let placedMs = Number.NaN;
     let activeMs = Number.NaN;
     const placedRace = await Promise.race([placedDone.then(() => 'done' as const), deadline]);
@@ -314,6 +319,7 @@ async function main(): Promise<void> {
       console.log(`  all ${UNITS} active: ${fmtMs(activeMs)} after the first submit`);
     }
     clearInterval(progress);
+    stopWaiting.abort();
     const windowMs = performance.now() - t0;
     const countersAfter = await etcdCounters(etcd.clientUrl);
     const etcdAfter = procSample(etcd.pid, clkTck);
@@ -571,4 +577,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+runBench(main);

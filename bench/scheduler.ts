@@ -15,7 +15,7 @@ import { applyChanges } from '../engine/schedule-plan.js';
 import { placeNewUnit, planCluster, planClusterIndexed } from '../engine/scheduler.js';
 import type { FleetOptions } from '../unit/fleet-options.js';
 import type { DesiredState } from '../unit/states.js';
-import { saveResult } from './lib/report.js';
+import { saveResult, runBench } from './lib/report.js';
 
 const MACHINES = 1000;
 const UNITS = 10_000;
@@ -326,4 +326,4 @@ function main(): void {
   });
 }
 
-main();
+runBench(main);

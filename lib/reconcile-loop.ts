@@ -15,7 +15,10 @@ export interface ReconcileLoopOptions {
   readonly intervalMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
-  /** Retry delays after a failed run; default 100 ms doubling to the interval. */
+  /**
+   * Retry delays after a failed run (waited even when events trigger meanwhile); default 100 ms
+   * doubling to the interval.
+   */
   readonly backoff?: Backoff;
 }
 
@@ -24,6 +27,11 @@ export interface ReconcileLoopOptions {
  * `trigger()`; the run re-reads everything. One run is in flight at a time and at most one more
  * is queued, so a burst of events costs at most two runs. A failed run is retried with backoff
  * (sooner than the interval); success resets the backoff.
+ *
+ * After a failure the backoff delay is always waited, even when events arrived meanwhile: they
+ * only coalesce into the retry. Otherwise a steady stream of events (a busy cluster) would make a
+ * failing loop retry at once, over and over, and an overloaded etcd never recover. After a
+ * successful run an event is handled at once.
  */
 export class ReconcileLoop {
   private readonly controller = new AbortController();
@@ -33,6 +41,8 @@ export class ReconcileLoop {
   private readonly backoff: Backoff;
   private idleWaiters: (() => void)[] = [];
   private busy = false;
+  /** Waiting out the backoff after a failure (events meanwhile do not cut it short). */
+  private backingOff = false;
   /** Completed runs (successful or not), for tests and metrics. */
   runs = 0;
   failures = 0;
@@ -56,9 +66,12 @@ export class ReconcileLoop {
     wake?.();
   }
 
-  /** Resolves when no run is in flight and none is queued. */
+  /**
+   * Resolves when no run is in flight and none is queued, or when the next run waits for a timer
+   * only (the interval, or the backoff after a failure).
+   */
   idle(): Promise<void> {
-    if (!this.busy && !this.triggered) return Promise.resolve();
+    if (this.backingOff || (!this.busy && !this.triggered)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -78,8 +91,22 @@ export class ReconcileLoop {
     const signal = this.controller.signal;
     const log = this.options.logger;
     let delay = this.options.intervalMs;
+    let failed = false;
     while (!signal.aborted) {
-      if (!this.triggered) {
+      if (failed) {
+        // Back off whatever triggers meanwhile; the retry runs anyway, covering them.
+        failed = false;
+        this.backingOff = true;
+        this.notifyIdle();
+        try {
+          await this.options.clock.sleep(delay, signal);
+        } catch {
+          break;
+        } finally {
+          this.backingOff = false;
+        }
+        this.triggered = true;
+      } else if (!this.triggered) {
         this.notifyIdle();
         await this.waitForTrigger(delay, signal);
         if (this.closed) break;
@@ -94,6 +121,7 @@ export class ReconcileLoop {
       } catch (err) {
         if (this.closed) break;
         this.failures++;
+        failed = true;
         delay = Math.min(this.backoff.next(), this.options.intervalMs);
         const fields = { loop: this.options.name, error: describeError(err), retryInMs: delay };
         // A retryable failure (etcd briefly away) is expected in a cluster; anything else is a bug or

@@ -2,8 +2,10 @@ import { rootCertificates } from 'node:tls';
 import {
   Etcd3,
   EtcdLeaseInvalidError,
+  GRPCDeadlineExceededError,
   GRPCInvalidArgumentError,
   Range,
+  RecoverableError,
   type ICompare,
   type IKeyValue,
   type IOptions,
@@ -72,9 +74,27 @@ type PolicyContext = Parameters<Parameters<HostPolicy['execute']>[0]>[0];
 type WatchBackoff = NonNullable<FaultHandling['watchBackoff']>;
 
 /**
+ * A missed deadline, made non-recoverable for etcd3. etcd3 answers a recoverable error by closing
+ * every gRPC channel of the member (KV, lease, watch) and by retrying the call (with the deadline
+ * already passed: it fails again at once). A missed deadline only says that etcd is slow, not
+ * that the connection is bad: tearing the channels down breaks the watch and lease keepalive
+ * streams, costs new connections (handshakes, resolvers) on both sides, and makes every watcher
+ * re-read, so a slow etcd gets slower and clients lose their leases. gRPC notices a dead
+ * connection by itself (keepalive pings) and fails its calls UNAVAILABLE, still recoverable.
+ */
+function keepChannels(err: unknown): unknown {
+  if (err instanceof GRPCDeadlineExceededError) {
+    // The marker etcd3 tests with `RecoverableError in error`: an own property of the instance.
+    Reflect.deleteProperty(err, RecoverableError);
+  }
+  return err;
+}
+
+/**
  * A host policy that just runs the call. etcd3's default is a circuit breaker that, after three
  * failures, refuses calls for 5 s: with several members that steers calls to live ones, but with
- * one member it only delays noticing that etcd is back.
+ * one member it only delays noticing that etcd is back. It also keeps a missed deadline from
+ * tearing the member's channels down (keepChannels).
  */
 const passThrough: HostPolicy = {
   // A type-only marker the interface declares (and deprecates); it is never read.
@@ -83,7 +103,11 @@ const passThrough: HostPolicy = {
   onSuccess: () => ({ dispose: () => undefined }),
   onFailure: () => ({ dispose: () => undefined }),
   async execute<T>(fn: (context: PolicyContext) => PromiseLike<T> | T): Promise<T> {
-    return fn({ signal: new AbortController().signal });
+    try {
+      return await fn({ signal: new AbortController().signal });
+    } catch (err) {
+      throw keepChannels(err);
+    }
   },
 };
 

@@ -127,3 +127,22 @@ export function saveResult(result: Omit<BenchResult, 'date' | 'machine'>): strin
   console.log(`\nsaved ${path.relative(process.cwd(), file) || file}`);
   return file;
 }
+
+/**
+ * Runs a benchmark's `main` and exits when it is done: 0, or 1 when it threw (printed). The exit
+ * is explicit because a closed etcd3 client can leave a handle that keeps Node's loop alive, and
+ * `npm run bench` waits for each benchmark's process to end.
+ */
+export function runBench(main: () => Promise<void> | void): void {
+  Promise.resolve()
+    .then(main)
+    .then(
+      () => {
+        process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+      },
+      (err: unknown) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+}

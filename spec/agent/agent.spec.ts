@@ -7,8 +7,8 @@ import { systemClock } from '../../lib/clock.js';
 import { FleetError, isFleetError } from '../../lib/errors.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
-import type { Leadership } from '../../registry/registry.js';
-import type { UnitRecord } from '../../registry/model.js';
+import type { Leadership, MachinePresence } from '../../registry/registry.js';
+import type { MachineRecord, UnitRecord } from '../../registry/model.js';
 import { formatProblem } from '../../unit/problems.js';
 import { isTemplate } from '../../unit/unit-name.js';
 import { parseUnit } from '../../unit/unit.js';
@@ -247,6 +247,39 @@ describe('agent/agent over the in-memory registry and systemd', () => {
     await schedule(unitRecord('two.service'), 'm1');
     await eventually(async () => expect((await stateOf('two.service'))?.activeState).to.equal('active'));
     expect(systemd.mainPid('web.service')).to.equal(pid);
+  });
+
+  it('publishes a state again when its publish ended after the machine was announced again', async () => {
+    // A publish that completes after the presence was lost and renewed wrote its key under the
+    // old lease, which took the key with it: the state must not count as published.
+    let hold: Promise<void> | undefined;
+    let release: () => void = () => undefined;
+    class SlowPublishRegistry extends InMemoryRegistry {
+      override async announceMachine(record: MachineRecord, ttlSeconds: number): Promise<MachinePresence> {
+        const presence = await super.announceMachine(record, ttlSeconds);
+        const publish = presence.publishUnitState.bind(presence);
+        presence.publishUnitState = async (state) => {
+          await publish(state);
+          if (hold !== undefined && state.activeState === 'active') await hold;
+        };
+        return presence;
+      }
+    }
+    registry = new SlowPublishRegistry();
+    leadership = await registry.campaign('engine', 10, new AbortController().signal);
+    const systemd = new InMemorySystemdManager();
+    await startAgent('m1', systemd);
+    hold = new Promise<void>((resolve) => (release = resolve));
+    await schedule(unitRecord('web.service'), 'm1');
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
+    // The publish of 'active' is written but not finished: the lease runs out, the agent
+    // announces again, and only then does the publish return.
+    registry.expireMachine('m1');
+    expect(await stateOf('web.service')).to.equal(undefined);
+    await eventually(async () => expect((await registry.listMachines()).map((m) => m.id)).to.include('m1'));
+    hold = undefined;
+    release();
+    await eventually(async () => expect((await stateOf('web.service'))?.activeState).to.equal('active'));
   });
 
   it('runs a global unit only where its metadata matches', async () => {

@@ -118,6 +118,67 @@ describe('lib/reconcile-loop', () => {
     await loop.close();
   });
 
+  it('waits the backoff after a failure even when events trigger meanwhile, coalescing them', async () => {
+    const clock = new ManualClock();
+    let runs = 0;
+    const loop = new ReconcileLoop({
+      name: 't',
+      intervalMs: 10_000,
+      clock,
+      logger: new MemoryLogger(),
+      backoff: new Backoff({ initialMs: 400, maxMs: 10_000, random: () => 0.999999 }),
+      reconcile: () => {
+        runs++;
+        if (runs === 1) return Promise.reject(new FleetError('TIMEOUT', 'etcd slow', { retryable: true }));
+        return Promise.resolve();
+      },
+    });
+    loop.start();
+    await flushMicrotasks();
+    expect(runs).to.equal(1);
+    // A burst of events during the backoff: no early retry.
+    for (let i = 0; i < 20; i++) {
+      loop.trigger();
+      await clock.advance(10);
+    }
+    await flushMicrotasks();
+    expect(runs).to.equal(1);
+    await clock.advance(199);
+    await flushMicrotasks();
+    expect(runs).to.equal(1);
+    // The delay over: one retry covers every event.
+    await clock.advance(1);
+    await loop.idle();
+    expect(runs).to.equal(2);
+    // After a success, an event is handled at once again.
+    loop.trigger();
+    await flushMicrotasks();
+    await loop.idle();
+    expect(runs).to.equal(3);
+    await loop.close();
+  });
+
+  it('closes promptly while backing off', async () => {
+    const clock = new ManualClock();
+    let runs = 0;
+    const loop = new ReconcileLoop({
+      name: 't',
+      intervalMs: 10_000,
+      clock,
+      logger: new MemoryLogger(),
+      reconcile: () => {
+        runs++;
+        return Promise.reject(new FleetError('TIMEOUT', 'etcd slow', { retryable: true }));
+      },
+    });
+    loop.start();
+    await flushMicrotasks();
+    loop.trigger();
+    await loop.close();
+    await clock.advance(20_000);
+    expect(runs).to.equal(1);
+  });
+
   it('logs a non-retryable failure as an error', async () => {
     const clock = new ManualClock();
     const logger = new MemoryLogger();

@@ -302,6 +302,30 @@ describe('registry/etcd-registry', function () {
       await eventually(async () => expect(await r.listUnits()).to.have.length(1), { timeoutMs: 5_000 });
     });
 
+    it('keeps its gRPC channels when a request misses its deadline (a slow etcd is not a broken one)', async () => {
+      const r = set.make();
+      const fired = counter();
+      const sub = await r.watchUnits(fired.listener);
+      await r.listUnits();
+      // etcd3's KV client of the one member: the same object as long as its channel is kept.
+      // etcd3 closes every channel of a member on a recoverable error, which a missed deadline
+      // was: each slow answer then cost new connections.
+      type Pool = { hosts: { cachedServices: Record<string, unknown> }[] };
+      const kvClient = (): unknown =>
+        (r['conn'].client as unknown as { pool: Pool }).pool.hosts[0]?.cachedServices.KV;
+      const before = kvClient();
+      expect(before).to.not.equal(undefined);
+      await freeze(own.current);
+      const { err } = await timedFailure(() => r.listUnits());
+      expect(isFleetError(err, 'REGISTRY_UNAVAILABLE') && err.retryable, String(err)).to.equal(true);
+      own.current.resume();
+      expect(await eventually(() => r.listUnits(), { timeoutMs: 5_000 })).to.deep.equal([]);
+      expect(kvClient()).to.equal(before);
+      await r.submitUnit(unitRecord('a.service'), 'launched');
+      await eventually(() => expect(fired.calls).to.be.greaterThan(0));
+      await sub.close();
+    });
+
     it('fails fast while etcd is down, works again after a restart, and re-fires watches', async () => {
       const r = set.make();
       const fired = counter();
