@@ -13,29 +13,23 @@ import { systemClock } from '../lib/clock.js';
 import { silentLogger } from '../lib/logger.js';
 import { InMemoryRegistry } from '../registry/in-memory-registry.js';
 import type { Placement, UnitRecord } from '../registry/model.js';
-import { unitFromOptions } from '../unit/unit.js';
 import { saveResult, runBench } from './lib/report.js';
+import { fmtMB } from './lib/stats.js';
+import { benchUnit } from './lib/units.js';
 
 const UNITS = Number(process.argv[2] ?? 1000);
 
 function record(i: number): UnitRecord {
   const name = `bench-${String(i).padStart(5, '0')}.service`;
-  const options = [
+  return benchUnit(name, [
     { section: 'Unit', name: 'Description', value: `benchmark unit ${i}` },
     { section: 'Service', name: 'ExecStart', value: '/bin/sleep infinity' },
-  ];
-  const r = unitFromOptions(name, options);
-  if (!r.ok) throw new Error(`bad benchmark unit ${name}`);
-  return { name, hash: r.value.hash, options, fleet: r.value.fleet };
+  ]);
 }
 
 function cpuMs(from: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(from);
   return (d.user + d.system) / 1000;
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
 async function main(): Promise<void> {
@@ -124,7 +118,7 @@ async function main(): Promise<void> {
   console.log(`  systemd calls in total:               ${systemd.callCount()}`);
   console.log(`  registry requests in total:           ${registry.requestCount}`);
   console.log(
-    `  process RSS: ${mb(mem.rss)} (before the agent ${mb(rssBefore)}), heap used ${mb(mem.heapUsed)}`,
+    `  process RSS: ${fmtMB(mem.rss)} (before the agent ${fmtMB(rssBefore)}), heap used ${fmtMB(mem.heapUsed)}`,
   );
   await agent.close();
   saveResult({
@@ -148,8 +142,8 @@ async function main(): Promise<void> {
           ['reconcile after one unit changed (median CPU)', `${(one[10] ?? 0).toFixed(2)} ms`],
           ['systemd calls in total', systemd.callCount()],
           ['registry requests in total', registry.requestCount],
-          ['process RSS (before the agent)', `${mb(mem.rss)} (${mb(rssBefore)})`],
-          ['heap used', mb(mem.heapUsed)],
+          ['process RSS (before the agent)', `${fmtMB(mem.rss)} (${fmtMB(rssBefore)})`],
+          ['heap used', fmtMB(mem.heapUsed)],
         ],
       },
     ],

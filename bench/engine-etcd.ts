@@ -14,8 +14,8 @@ import { silentLogger } from '../lib/logger.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
 import { startEtcd } from '../spec/helpers/etcd-harness.js';
-import { unitFromOptions } from '../unit/unit.js';
 import { saveResult, runBench } from './lib/report.js';
+import { benchUnit } from './lib/units.js';
 
 const UNITS = Number(process.argv[2] ?? 5000);
 const MACHINES = Number(process.argv[3] ?? 100);
@@ -23,14 +23,11 @@ const SUBMIT_CONCURRENCY = 64;
 
 function record(i: number): UnitRecord {
   const name = `bench-${String(i).padStart(6, '0')}.service`;
-  const options = [
+  return benchUnit(name, [
     { section: 'Unit', name: 'Description', value: `benchmark unit ${i}` },
     { section: 'Service', name: 'ExecStart', value: '/bin/sleep infinity' },
     ...(i % 10 === 0 ? [{ section: 'X-Fleet', name: 'Conflicts', value: 'bench-*0.service' }] : []),
-  ];
-  const r = unitFromOptions(name, options);
-  if (!r.ok) throw new Error(`bad benchmark unit ${name}`);
-  return { name, hash: r.value.hash, options, fleet: r.value.fleet };
+  ]);
 }
 
 async function main(): Promise<void> {

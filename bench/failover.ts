@@ -29,8 +29,8 @@ import { describeError } from '../lib/errors.js';
 import type { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
 import { FleetCluster, type ClusterMachine } from '../systemd-fixtures/cluster/fleet-cluster.js';
-import { unitFromOptions } from '../unit/unit.js';
 import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
+import { benchUnit } from './lib/units.js';
 import { fmtMs, summarize } from './lib/stats.js';
 
 const RUNS = Number(process.argv[2] ?? 3);
@@ -64,13 +64,10 @@ const CONFIGS: readonly BenchConfig[] = [
 ];
 
 function record(name: string): UnitRecord {
-  const options = [
+  return benchUnit(name, [
     { section: 'Unit', name: 'Description', value: `failover benchmark unit ${name}` },
     { section: 'Service', name: 'ExecStart', value: '/bin/sleep infinity' },
-  ];
-  const r = unitFromOptions(name, options);
-  if (!r.ok) throw new Error(`bad benchmark unit ${name}`);
-  return { name, hash: r.value.hash, options, fleet: r.value.fleet };
+  ]);
 }
 
 /** What the registry says at one moment, `t` ms after the run's t0 (when the reply arrived). */

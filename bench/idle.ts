@@ -25,19 +25,17 @@ import { describeError } from '../lib/errors.js';
 import type { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
 import { FleetCluster, type ClusterMachine } from '../systemd-fixtures/cluster/fleet-cluster.js';
-import { unitFromOptions } from '../unit/unit.js';
 import {
   clockTicks,
   counterDelta,
   etcdCounters,
   etcdLeases,
-  fleetdRss,
   fleetdSample,
   type EtcdLeaseInfo,
-  type FleetdRss,
   type FleetdSample,
 } from './lib/lab-metrics.js';
 import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
+import { benchUnit } from './lib/units.js';
 
 const WINDOW_S = Number(process.argv[2] ?? 60);
 const UNITS = Number(process.argv[3] ?? 50);
@@ -70,13 +68,10 @@ const near = (value: number, expected: number): boolean => Math.abs(value - expe
 
 function record(i: number): UnitRecord {
   const name = `idle-${String(i).padStart(3, '0')}.service`;
-  const options = [
+  return benchUnit(name, [
     { section: 'Unit', name: 'Description', value: `idle benchmark unit ${i}` },
     { section: 'Service', name: 'ExecStart', value: '/bin/sleep infinity' },
-  ];
-  const r = unitFromOptions(name, options);
-  if (!r.ok) throw new Error(`bad benchmark unit ${name}`);
-  return { name, hash: r.value.hash, options, fleet: r.value.fleet };
+  ]);
 }
 
 /** Starts the units and waits until all are active/running; returns machine ID -> unit count. */
@@ -164,13 +159,8 @@ async function main(): Promise<void> {
     console.log(
       `\nidle window: ${WINDOW_S} s, fleetd sampled every ${SAMPLE_EVERY_MS / 1000} s (leader ${leader})`,
     );
-    const sampleAll = (): Promise<{ cpu: FleetdSample; mem: FleetdRss }[]> =>
-      Promise.all(
-        machines.map(async (m) => ({
-          cpu: await fleetdSample(cluster, m.index),
-          mem: await fleetdRss(cluster, m.index),
-        })),
-      );
+    const sampleAll = (): Promise<FleetdSample[]> =>
+      Promise.all(machines.map((m) => fleetdSample(cluster, m.index)));
     const before = await etcdCounters(etcdUrl);
     const windowStart = performance.now();
     const samples = [await sampleAll()];
@@ -196,19 +186,18 @@ async function main(): Promise<void> {
     const notes: string[] = [];
     console.log('  fleetd per machine:');
     for (const [i, m] of machines.entries()) {
-      const series = samples.flatMap((s) => (s[i] === undefined ? [] : [s[i].cpu]));
-      const memory = samples.flatMap((s) => (s[i] === undefined ? [] : [s[i].mem]));
+      const series = samples.flatMap((s) => (s[i] === undefined ? [] : [s[i]]));
       const first = series[0];
       const last = series.at(-1);
       if (first === undefined || last === undefined) throw new Error(`no samples of ${m.shortName}`);
-      if ([...series, ...memory].some((s) => s.pid !== first.pid))
+      if (series.some((s) => s.pid !== first.pid))
         notes.push(`fleetd on ${m.shortName} restarted during the window.`);
       const cpuS = (last.ticks - first.ticks) / hz;
       const cpuPct = (cpuS / windowS) * 100;
-      const rssKb = memory.map((s) => s.rssKb);
+      const rssKb = series.map((s) => s.rssKb);
       const minKb = Math.min(...rssKb);
       const maxKb = Math.max(...rssKb);
-      const peak = memory.find((s) => s.rssKb === maxKb);
+      const peak = series.find((s) => s.rssKb === maxKb);
       const split =
         peak === undefined
           ? ''
@@ -240,8 +229,8 @@ async function main(): Promise<void> {
           : {
               comment:
                 `missed by ${(mb(maxKb) - RSS_TARGET_MB).toFixed(1)} MB; ` +
-                `over the window anonymous memory ranged ${range(memory.map((x) => x.anonKb))} MiB and ` +
-                `file-backed ${range(memory.map((x) => x.fileKb))} MiB` +
+                `over the window anonymous memory ranged ${range(series.map((x) => x.anonKb))} MiB and ` +
+                `file-backed ${range(series.map((x) => x.fileKb))} MiB` +
                 (split === '' ? '' : `; at the peak ${split}`),
             }),
       });

@@ -76,24 +76,20 @@ function tableSection(t: ResultTable): string {
   return `**${t.title}**\n\n${markdownTable(t.columns, t.rows)}`;
 }
 
-function targetsTable(targets: readonly TargetCheck[], withSection?: string): string {
-  const columns = [
-    ...(withSection === undefined ? [] : ['benchmark']),
-    'what',
-    'measured',
-    'target',
-    'verdict',
-    'comment',
-  ];
-  const rows = targets.map((t) => [
-    ...(withSection === undefined ? [] : [withSection]),
-    t.what,
-    t.measured,
-    t.target,
-    verdict(t),
-    t.comment ?? '',
-  ]);
-  return markdownTable(columns, rows);
+/** Target checks as a table; with a benchmark column when the rows name their benchmark. */
+function targetsTable(rows: readonly { readonly bench?: string; readonly t: TargetCheck }[]): string {
+  const named = rows.some((r) => r.bench !== undefined);
+  return markdownTable(
+    [...(named ? ['benchmark'] : []), 'what', 'measured', 'target', 'verdict', 'comment'],
+    rows.map(({ bench, t }) => [
+      ...(named ? [bench ?? ''] : []),
+      t.what,
+      t.measured,
+      t.target,
+      verdict(t),
+      t.comment ?? '',
+    ]),
+  );
 }
 
 function day(iso: string): string {
@@ -143,12 +139,7 @@ export function renderResultsMarkdown(input: RenderInput): string {
     out.push('');
     out.push(`${met} of ${allTargets.length} targets met.`);
     out.push('');
-    out.push(
-      markdownTable(
-        ['benchmark', 'what', 'measured', 'target', 'verdict', 'comment'],
-        allTargets.map(({ r, t }) => [r.name, t.what, t.measured, t.target, verdict(t), t.comment ?? '']),
-      ),
-    );
+    out.push(targetsTable(allTargets.map(({ r, t }) => ({ bench: r.name, t }))));
     out.push('');
   }
 
@@ -185,7 +176,7 @@ export function renderResultsMarkdown(input: RenderInput): string {
     if (r.targets.length > 0) {
       out.push('**Targets**');
       out.push('');
-      out.push(targetsTable(r.targets));
+      out.push(targetsTable(r.targets.map((t) => ({ t }))));
       out.push('');
     }
     if (r.notes.length > 0) {

@@ -25,10 +25,10 @@ import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { KeyLayout } from '../registry/keys.js';
 import type { UnitRecord } from '../registry/model.js';
 import { startEtcd, type EtcdInstance } from '../spec/helpers/etcd-harness.js';
-import { unitFromOptions } from '../unit/unit.js';
 import { counterDelta, etcdCounters, requestCount } from './lib/lab-metrics.js';
 import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
-import { fmtMs, quantile } from './lib/stats.js';
+import { benchUnit } from './lib/units.js';
+import { fmtMs, quantile, fmtMB } from './lib/stats.js';
 import type {
   ChildMessage,
   EngineSettings,
@@ -57,21 +57,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 function record(i: number): UnitRecord {
   const name = `scale-${String(i).padStart(6, '0')}.service`;
-  const options = [
+  return benchUnit(name, [
     { section: 'Unit', name: 'Description', value: `scale benchmark unit ${i}` },
     { section: 'Service', name: 'ExecStart', value: `/usr/bin/app --instance ${i}` },
     { section: 'Service', name: 'Restart', value: 'always' },
     // Some real-looking constraints: a tenth conflict with each other, a twentieth want a rack.
     ...(i % 10 === 0 ? [{ section: 'X-Fleet', name: 'Conflicts', value: 'scale-*0.service' }] : []),
     ...(i % 20 === 5 ? [{ section: 'X-Fleet', name: 'MachineMetadata', value: `rack=r${i % 7}` }] : []),
-  ];
-  const r = unitFromOptions(name, options);
-  if (!r.ok) throw new Error(`bad benchmark unit ${name}`);
-  return { name, hash: r.value.hash, options, fleet: r.value.fleet };
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  ]);
 }
 
 /** A forked child (worker or engine) and its request/answer channel. */
@@ -380,10 +373,10 @@ async function main(): Promise<void> {
     );
     const etcdCpu = etcdAfter.cpuSeconds - etcdBefore.cpuSeconds;
     console.log(
-      `  engine: ${engineCpu.toFixed(1)} CPU s, ${engineAfter.count - engineBefore.count} reconciles, peak RSS ${mb(engineAfter.peakRss)}, peak heap ${mb(engineAfter.peakHeapUsed)}`,
+      `  engine: ${engineCpu.toFixed(1)} CPU s, ${engineAfter.count - engineBefore.count} reconciles, peak RSS ${fmtMB(engineAfter.peakRss)}, peak heap ${fmtMB(engineAfter.peakHeapUsed)}`,
     );
     console.log(
-      `  agents (all workers): ${workersCpu.toFixed(1)} CPU s; etcd ${etcdCpu.toFixed(1)} CPU s, RSS ${mb(etcdAfter.rss)}`,
+      `  agents (all workers): ${workersCpu.toFixed(1)} CPU s; etcd ${etcdCpu.toFixed(1)} CPU s, RSS ${fmtMB(etcdAfter.rss)}`,
     );
 
     // Agent memory per 1,000 units hosted: each worker's RSS growth from before the units to all
@@ -403,12 +396,12 @@ async function main(): Promise<void> {
       memRows.push([
         w.name,
         hosted,
-        mb(before.rss),
-        mb(after.rss),
-        mb(before.heapUsed),
-        mb(after.heapUsed),
-        mb(per),
-        mb(heapPer),
+        fmtMB(before.rss),
+        fmtMB(after.rss),
+        fmtMB(before.heapUsed),
+        fmtMB(after.heapUsed),
+        fmtMB(per),
+        fmtMB(heapPer),
       ]);
     });
     const memPer = quantile(perThousand, 0.5);
@@ -419,7 +412,7 @@ async function main(): Promise<void> {
       0.5,
     );
     console.log(
-      `  agent memory per 1,000 units hosted: ${mb(memPer)} RSS, ${mb(heapPer)} heap (median over workers)`,
+      `  agent memory per 1,000 units hosted: ${fmtMB(memPer)} RSS, ${fmtMB(heapPer)} heap (median over workers)`,
     );
 
     const placedTimes = [...placedAt.values()];
@@ -466,9 +459,9 @@ async function main(): Promise<void> {
           [
             'engine',
             engineCpu.toFixed(1),
-            mb(engineAfter.rss),
-            mb(engineAfter.peakRss),
-            mb(engineAfter.peakHeapUsed),
+            fmtMB(engineAfter.rss),
+            fmtMB(engineAfter.peakRss),
+            fmtMB(engineAfter.peakHeapUsed),
           ],
           ...workers.map((w, i) => {
             const a = workersAfter[i];
@@ -476,12 +469,12 @@ async function main(): Promise<void> {
             return [
               w.name,
               a === undefined || b === undefined ? 'n/a' : (a.cpuSeconds - b.cpuSeconds).toFixed(1),
-              a === undefined ? 'n/a' : mb(a.rss),
-              a === undefined ? 'n/a' : mb(a.peakRss),
-              a === undefined ? 'n/a' : mb(a.peakHeapUsed),
+              a === undefined ? 'n/a' : fmtMB(a.rss),
+              a === undefined ? 'n/a' : fmtMB(a.peakRss),
+              a === undefined ? 'n/a' : fmtMB(a.peakHeapUsed),
             ];
           }),
-          ['etcd', etcdCpu.toFixed(1), mb(etcdAfter.rss), '', ''],
+          ['etcd', etcdCpu.toFixed(1), fmtMB(etcdAfter.rss), '', ''],
         ],
       },
       {
@@ -563,7 +556,7 @@ async function main(): Promise<void> {
       tables,
       targets,
       notes: [
-        `Booting ${MACHINES} machines (announce + watches) took ${fmtMs(bootMs)}; idle agent RSS is about ${mb(idlePerMachine)} per machine (worker RSS / machines, runtime included).`,
+        `Booting ${MACHINES} machines (announce + watches) took ${fmtMs(bootMs)}; idle agent RSS is about ${fmtMB(idlePerMachine)} per machine (worker RSS / machines, runtime included).`,
         `Submit: ${submitErrors} submit attempts failed and were retried.`,
         `Engine: ${engineAfter.count - engineBefore.count} leader reconciles in the window, ${engineRequests} requests.`,
         bottleneck,

@@ -6,26 +6,43 @@ import { Etcd3 } from 'etcd3';
 
 import type { FleetCluster, MachineRef } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 
-/** fleetd's MainPID in a machine, its CPU ticks (utime + stime) and RSS in kB. */
+/**
+ * fleetd's MainPID in a machine, its CPU ticks (utime + stime) and its resident memory split as
+ * /proc/<pid>/status does, in kB: one exec into the machine per sample.
+ */
 export interface FleetdSample {
   readonly pid: number;
   readonly ticks: number;
   readonly rssKb: number;
+  /** Private anonymous memory: the JavaScript heap, native allocations. */
+  readonly anonKb: number;
+  /** File-backed pages: the node binary and shared libraries mapped. */
+  readonly fileKb: number;
+  readonly shmemKb: number;
 }
 
 export async function fleetdSample(cluster: FleetCluster, machine: MachineRef): Promise<FleetdSample> {
   const r = await cluster.exec(machine, [
     'sh',
     '-c',
-    'p=$(systemctl show -p MainPID --value fleetd.service); echo "$p"; cat /proc/$p/stat; grep VmRSS /proc/$p/status',
+    'p=$(systemctl show -p MainPID --value fleetd.service); echo "Pid: $p"; cat /proc/$p/stat; ' +
+      'grep -E "^(VmRSS|RssAnon|RssFile|RssShmem):" /proc/$p/status',
   ]);
-  const [pidLine = '', stat = '', rss = ''] = r.stdout.split('\n');
+  const stat = r.stdout.split('\n')[1] ?? '';
   // Fields after the parenthesised comm start at field 3; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(rss)?.[1]);
-  if (!Number.isFinite(ticks) || !Number.isFinite(rssKb)) throw new Error(`cannot read fleetd: ${r.stdout}`);
-  return { pid: Number(pidLine), ticks, rssKb };
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r.stdout)?.[1]);
+  const sample = {
+    pid: field('Pid'),
+    ticks: Number(fields[11]) + Number(fields[12]),
+    rssKb: field('VmRSS'),
+    anonKb: field('RssAnon'),
+    fileKb: field('RssFile'),
+    shmemKb: field('RssShmem'),
+  };
+  if (Object.values(sample).some((v) => !Number.isFinite(v)))
+    throw new Error(`cannot read fleetd: ${r.stdout}`);
+  return sample;
 }
 
 /** The machine's clock ticks per second (for `FleetdSample.ticks`). */
@@ -118,34 +135,4 @@ export async function etcdLeases(clientUrl: string): Promise<EtcdLeaseInfo[]> {
   } finally {
     client.close();
   }
-}
-
-/** fleetd's resident memory in a machine split as /proc/<pid>/status does, in kB. */
-export interface FleetdRss {
-  readonly pid: number;
-  readonly rssKb: number;
-  /** Private anonymous memory: the JavaScript heap, native allocations. */
-  readonly anonKb: number;
-  /** File-backed pages: the node binary and shared libraries mapped. */
-  readonly fileKb: number;
-  readonly shmemKb: number;
-}
-
-export async function fleetdRss(cluster: FleetCluster, machine: MachineRef): Promise<FleetdRss> {
-  const r = await cluster.exec(machine, [
-    'sh',
-    '-c',
-    'p=$(systemctl show -p MainPID --value fleetd.service); echo "Pid: $p"; grep -E "^(VmRSS|RssAnon|RssFile|RssShmem):" /proc/$p/status',
-  ]);
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(r.stdout)?.[1]);
-  const sample = {
-    pid: field('Pid'),
-    rssKb: field('VmRSS'),
-    anonKb: field('RssAnon'),
-    fileKb: field('RssFile'),
-    shmemKb: field('RssShmem'),
-  };
-  if (Object.values(sample).some((v) => !Number.isFinite(v)))
-    throw new Error(`cannot read fleetd: ${r.stdout}`);
-  return sample;
 }

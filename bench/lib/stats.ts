@@ -44,3 +44,8 @@ export function fmtMs(ms: number): string {
   if (!Number.isFinite(ms)) return 'n/a';
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
+
+/** Bytes as "12.3 MB" (units of 2^20 bytes, as the memory figures have always been printed). */
+export function fmtMB(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
