@@ -203,12 +203,13 @@ export class Agent {
       backoff: retryBackoff(config.reconcileIntervalMs),
       reconcile: (s) => this.reconcile(s),
     });
+    const publishIntervalMs = Math.max(1000, (config.ttlSeconds * 1000) / 2);
     const publisher = new ReconcileLoop({
       name: 'unit-state-publisher',
-      intervalMs: Math.max(1000, (config.ttlSeconds * 1000) / 2),
+      intervalMs: publishIntervalMs,
       clock,
       logger: this.log,
-      backoff: retryBackoff(Math.max(1000, (config.ttlSeconds * 1000) / 2)),
+      backoff: retryBackoff(publishIntervalMs),
       reconcile: () => this.publishStates(),
     });
     this.loop = loop;
@@ -429,9 +430,9 @@ export class Agent {
     status: ReadonlyMap<string, UnitStatus>,
     wanted: ReadonlyMap<string, DesiredAgentUnit>,
   ): boolean {
+    if (this.deps.systemd.loadsNewUnitsOnDemand !== true) return false;
     // Kept to plain services: a socket and the service it activates take the reload.
     const activated = new Set([...wanted.values()].map((d) => d.activates));
-    if (this.deps.systemd.loadsNewUnitsOnDemand !== true) return false;
     let loads = 0;
     for (const task of tasks) {
       if (task.kind === 'unload') return false;
