@@ -2,10 +2,8 @@ import { rootCertificates } from 'node:tls';
 import {
   Etcd3,
   EtcdLeaseInvalidError,
-  GRPCDeadlineExceededError,
   GRPCInvalidArgumentError,
   Range,
-  RecoverableError,
   type ICompare,
   type IKeyValue,
   type IOptions,
@@ -16,6 +14,7 @@ import {
 import { systemClock, type Clock } from '../lib/clock.js';
 import { FleetError, describeError, isFleetError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { isCancellation, MemberHealth } from './etcd-member-health.js';
 import { DEFAULT_PREFIX } from './keys.js';
 
 /** TLS material for etcd, as PEM contents (not paths: the fleetd config loader reads the files). */
@@ -68,48 +67,31 @@ const GRPC_KEEPALIVE_TIMEOUT_MS = 5_000;
 /** gRPC call options (deadline), as etcd3's KV client takes them. */
 export type CallOptions = NonNullable<Parameters<Etcd3['kv']['txn']>[1]>;
 
-type FaultHandling = NonNullable<IOptions['faultHandling']>;
-type HostPolicy = ReturnType<NonNullable<FaultHandling['host']>>;
-type PolicyContext = Parameters<Parameters<HostPolicy['execute']>[0]>[0];
-type WatchBackoff = NonNullable<FaultHandling['watchBackoff']>;
+type WatchBackoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
-/**
- * A missed deadline, made non-recoverable for etcd3. etcd3 answers a recoverable error by closing
- * every gRPC channel of the member (KV, lease, watch) and by retrying the call (with the deadline
- * already passed: it fails again at once). A missed deadline only says that etcd is slow, not
- * that the connection is bad: tearing the channels down breaks the watch and lease keepalive
- * streams, costs new connections (handshakes, resolvers) on both sides, and makes every watcher
- * re-read, so a slow etcd gets slower and clients lose their leases. gRPC notices a dead
- * connection by itself (keepalive pings) and fails its calls UNAVAILABLE, still recoverable.
- */
-function keepChannels(err: unknown): unknown {
-  if (err instanceof GRPCDeadlineExceededError) {
-    // The marker etcd3 tests with `RecoverableError in error`: an own property of the instance.
-    Reflect.deleteProperty(err, RecoverableError);
-  }
-  return err;
+/** The part of etcd3's connection pool (`Etcd3.pool`, protected) that reports a failed stream. */
+interface StreamFailureSink {
+  markFailed(resource: unknown, error: Error): void;
 }
 
 /**
- * A host policy that just runs the call. etcd3's default is a circuit breaker that, after three
- * failures, refuses calls for 5 s: with several members that steers calls to live ones, but with
- * one member it only delays noticing that etcd is back. It also keeps a missed deadline from
- * tearing the member's channels down (keepChannels).
+ * Keeps streams that were cancelled on our side from tearing down a member's channels. etcd3
+ * reports every stream error to its pool, which closes all channels of the member (KV, lease,
+ * watches) on a recoverable error, and counts a cancellation as one: closing the last watch of a
+ * stream, or a lease keepalive stream given up after its deadline, would break every other watch
+ * and keepalive of the client and make it reconnect. A cancellation says nothing about the
+ * member, so it is not reported.
  */
-const passThrough: HostPolicy = {
-  // A type-only marker the interface declares (and deprecates); it is never read.
-  // eslint-disable-next-line @typescript-eslint/no-deprecated
-  _altReturn: undefined as never,
-  onSuccess: () => ({ dispose: () => undefined }),
-  onFailure: () => ({ dispose: () => undefined }),
-  async execute<T>(fn: (context: PolicyContext) => PromiseLike<T> | T): Promise<T> {
-    try {
-      return await fn({ signal: new AbortController().signal });
-    } catch (err) {
-      throw keepChannels(err);
-    }
-  },
-};
+function ignoreCancellations(client: Etcd3): void {
+  const pool = (client as unknown as { pool?: Partial<StreamFailureSink> }).pool;
+  const markFailed = pool?.markFailed;
+  if (pool === undefined || typeof markFailed !== 'function') {
+    throw new FleetError('INTERNAL', 'etcd3 has no connection pool to guard: its internals changed');
+  }
+  pool.markFailed = (resource: unknown, error: Error): void => {
+    if (!isCancellation(error)) markFailed.call(pool, resource, error);
+  };
+}
 
 /** Watch-stream reconnect delays: 100 ms doubling to 2 s (etcd3's default grows to 30 s). */
 function watchBackoff(ms = 100): WatchBackoff {
@@ -157,6 +139,8 @@ export class EtcdConnection {
   readonly endpoints: readonly string[];
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Which members answer: etcd3 runs every call through it (etcd-member-health.ts). */
+  readonly health: MemberHealth;
   private requests = 0;
   private keepalives = 0;
   private readonly byOperation = new Map<string, number>();
@@ -175,6 +159,7 @@ export class EtcdConnection {
     const dialMs = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const timeoutMs = this.timeoutMs;
     const tlsCredentials = credentials(options.tls);
+    this.health = new MemberHealth(this.clock, dialMs);
     this.client = new Etcd3({
       hosts: [...options.endpoints],
       ...(tlsCredentials === undefined ? {} : { credentials: tlsCredentials }),
@@ -189,10 +174,11 @@ export class EtcdConnection {
       defaultCallOptions: (context) =>
         context.isStream ? {} : { deadline: new Date(Date.now() + timeoutMs) },
       faultHandling: {
-        ...(options.endpoints.length === 1 ? { host: () => passThrough } : {}),
+        host: (member) => this.health.policy(member),
         watchBackoff: watchBackoff(),
       },
     });
+    ignoreCancellations(this.client);
   }
 
   /** Aborts when the registry starts closing: loops and waits end on it. */

@@ -14,9 +14,9 @@ import type { EtcdConnection } from './etcd-connection.js';
 export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
 
 /**
- * Keepalives sent per TTL. etcd3 (like the Go client) sends one every TTL/3; TTL/2.5 still makes
- * two attempts inside every TTL after a renewal, at 0.4 and 0.8 TTL, each with a deadline, leaving
- * 0.2 TTL for the second answer. That is 15 a minute for a 10 s lease: a leading fleetd with the
+ * Keepalives sent per TTL while etcd answers. etcd3 (like the Go client) sends one every TTL/3;
+ * TTL/2.5 leaves 0.6 TTL after the first attempt for its retries (KeptLease), which go out at
+ * once when an answer is late. That is 15 a minute for a 10 s lease: a leading fleetd with the
  * default configuration (presence and leader lease, both 10 s) sends 30 a minute instead of 36,
  * and every other fleetd 15, since a waiting candidate holds no lease (etcd-election.ts).
  *
@@ -26,24 +26,30 @@ export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
  * or resigned. Keeping them apart keeps failover and fencing exactly as they are.
  */
 export const KEEPALIVES_PER_TTL = 2.5;
-/** The longest pause before the next attempt after a failed one (at most one interval). */
-const KEEPALIVE_RETRY_MS = 500;
+/** The first pause after a keepalive that failed at once (a member refused it, say). */
+const RETRY_MIN_MS = 100;
+/** The longest pause between failed keepalives (at most one interval). */
+const RETRY_MAX_MS = 500;
 
 type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 /**
- * One LeaseKeepAlive stream of one lease: a request, then its answer, one at a time. A stream
- * that failed, or whose answer did not come in time, is dropped (a late answer on it could be
- * taken for the next one's); the next keepalive opens another. Every keepalive is one message
- * etcd receives: a persistent stream costs no stream start per keepalive, as `keepaliveOnce`
- * would.
+ * One LeaseKeepAlive stream of one lease, on one etcd member: a request, then its answer, one at
+ * a time. A stream that failed is dropped; one whose answer did not come in time is retired (it
+ * sends nothing more, but a late answer still counts) and the next keepalive opens another, on
+ * another member. Every keepalive is one message etcd receives: a persistent stream costs no
+ * stream start per keepalive, as `keepaliveOnce` would.
  */
 class KeepaliveChannel {
   private waiter:
     { resolve: (res: ILeaseKeepAliveResponse) => void; reject: (err: Error) => void } | undefined;
   private failure: Error | undefined;
 
-  constructor(private readonly stream: KeepaliveStream) {
+  constructor(
+    private readonly stream: KeepaliveStream,
+    /** The member the stream went to, when known. */
+    readonly member: string | undefined,
+  ) {
     stream.on('data', (res) => {
       const waiter = this.waiter;
       this.waiter = undefined;
@@ -70,7 +76,10 @@ class KeepaliveChannel {
     });
   }
 
-  /** Ends the stream: gracefully after the lease ended, cancelled when it failed to answer. */
+  /**
+   * Ends the stream: gracefully after the lease ended, cancelled when it failed or was retired
+   * (a cancellation does not count against the member: etcd-connection.ts). Idempotent.
+   */
   close(how: 'end' | 'cancel'): void {
     if (this.failure === undefined) this.fail(new Error('lease keepalive stream closed'));
     try {
@@ -89,14 +98,22 @@ class KeepaliveChannel {
   }
 }
 
+/** How one keepalive attempt went. */
+type Attempt = 'renewed' | 'unanswered' | 'failed';
+
 /**
  * An etcd lease kept alive until revoked or lost.
  *
  * The keepalives are ours, not etcd3's (the lease is granted with `autoKeepAlive: false`), so
  * that their cadence is a choice: KEEPALIVES_PER_TTL a TTL, on one persistent LeaseKeepAlive
- * stream, each attempt bounded by min(request timeout, interval). After a failed attempt the
- * next follows sooner (KEEPALIVE_RETRY_MS), on a new stream. When etcd answers that the lease is
- * gone (TTL 0, or "lease not found"), the lease is lost at once ('expired').
+ * stream. Each attempt waits min(request timeout, half an interval) for its answer. One that goes
+ * unanswered is retried at once, on a new stream to another member when there is one (an etcd
+ * member that is frozen, cut off, or waiting for a new etcd leader), while its answer, should it
+ * still come, renews the lease too. One that fails at once (a member that refuses connections)
+ * is retried after 100 ms, doubling to 500 ms, on a member that answers if there is one. So a
+ * short TTL survives an etcd leader election: with a 3 s TTL, attempts go out every 0.6 s or
+ * faster once the first at 1.2 s goes unanswered. When etcd answers that the lease is gone
+ * (TTL 0, or "lease not found"), the lease is lost at once ('expired').
  *
  * A holder must not go on believing in a lease etcd may already have expired: etcd holds it at
  * least until the latest answered keepalive was *sent* plus the TTL it answered with (capped at
@@ -117,6 +134,8 @@ export class KeptLease {
   private aliveUntil: number;
   private readonly stopLoops = new AbortController();
   private channel: KeepaliveChannel | undefined;
+  /** The member the last failed or unanswered keepalive went to: the next avoids it. */
+  private avoid: string | undefined;
   private revoking: Promise<void> | undefined;
 
   private constructor(
@@ -261,11 +280,14 @@ export class KeptLease {
 
   /**
    * Sends a keepalive every TTL / KEEPALIVES_PER_TTL, timed from the start of the previous
-   * successful one (the first from the grant), until the lease ends or the client closes.
+   * successful one (the first from the grant), until the lease ends or the client closes; retries
+   * as the class comment says.
    */
   private async keepAlive(grantedAt: number): Promise<void> {
     const clock = this.conn.clock;
     const intervalMs = (this.ttlSeconds * 1000) / KEEPALIVES_PER_TTL;
+    const attemptMs = Math.min(this.conn.timeoutMs, intervalMs / 2);
+    const retry = new Backoff({ initialMs: RETRY_MIN_MS, maxMs: Math.min(RETRY_MAX_MS, intervalMs) });
     const signal = this.stopLoops.signal;
     let next = grantedAt + intervalMs;
     while (!signal.aborted) {
@@ -278,68 +300,129 @@ export class KeptLease {
       // A closed client sends nothing more; the watchdog tells the holder, as for an outage.
       if (this.conn.closed) return;
       const started = clock.now();
-      const answered = await this.keepAliveOnce(Math.min(this.conn.timeoutMs, intervalMs));
-      next = answered ? started + intervalMs : clock.now() + Math.min(intervalMs, KEEPALIVE_RETRY_MS);
+      const attempt = await this.keepAliveOnce(attemptMs);
+      if (attempt === 'renewed') {
+        retry.reset();
+        next = started + intervalMs;
+      } else if (attempt === 'unanswered') {
+        next = clock.now();
+      } else {
+        next = clock.now() + retry.next();
+      }
     }
   }
 
-  /** One keepalive with a deadline of `timeoutMs`; true when etcd renewed the lease. */
-  private async keepAliveOnce(timeoutMs: number): Promise<boolean> {
+  /** One keepalive, waiting `timeoutMs` for its answer. */
+  private async keepAliveOnce(timeoutMs: number): Promise<Attempt> {
     const clock = this.conn.clock;
     const sentAt = clock.now();
     const deadline = new AbortController();
     const stop = AbortSignal.any([deadline.signal, this.stopLoops.signal]);
+    let channel: KeepaliveChannel | undefined;
     try {
       const exchange = (async () => {
         // A stream that broke since the last keepalive (a reconnect, say) costs no attempt.
         if (this.channel?.broken === true) this.channel = undefined;
         if (this.channel === undefined) {
-          const stream = await this.conn.client.leaseClient.leaseKeepAlive();
+          const opened = await this.conn.health.routed(
+            () => this.conn.client.leaseClient.leaseKeepAlive(),
+            this.avoid,
+          );
           // Opened after this attempt timed out or the lease ended: send nothing on it.
           if (stop.aborted) {
-            new KeepaliveChannel(stream).close('end');
+            new KeepaliveChannel(opened.value, opened.member).close('end');
             return undefined;
           }
-          this.channel = new KeepaliveChannel(stream);
+          this.channel = new KeepaliveChannel(opened.value, opened.member);
         }
+        channel = this.channel;
         this.conn.countKeepalive();
-        return this.channel.send(this.id);
+        return channel.send(this.id);
       })();
       const res = await Promise.race([
         exchange,
-        clock.sleep(timeoutMs, stop).then(() => {
-          throw new Error(`no keepalive answer within ${timeoutMs} ms`);
-        }),
+        clock.sleep(timeoutMs, stop).then(() => 'unanswered' as const),
       ]);
-      if (res === undefined || this.ended !== undefined) return false;
-      if (res.TTL === '0') {
-        this.expired(new EtcdLeaseInvalidError(this.id));
-        return false;
+      if (res === 'unanswered') {
+        if (channel !== undefined) this.retire(channel, exchange, sentAt);
+        return 'unanswered';
       }
-      const answeredMs = Number(res.TTL) * 1000;
-      const ttlMs = this.ttlSeconds * 1000;
-      const renewedMs = Number.isFinite(answeredMs) ? Math.min(ttlMs, answeredMs) : ttlMs;
-      this.aliveUntil = Math.max(this.aliveUntil, sentAt + renewedMs);
-      return true;
+      if (res === undefined || this.ended !== undefined) return 'failed';
+      if (!this.answered(sentAt, res)) return 'failed';
+      this.avoid = undefined;
+      return 'renewed';
     } catch (err) {
-      if (this.ended !== undefined) return false;
+      if (this.ended !== undefined) return 'failed';
       if (err instanceof EtcdLeaseInvalidError) {
         this.expired(err);
-        return false;
+        return 'failed';
       }
       this.conn.logger.debug('etcd lease keepalive failed', {
         purpose: this.purpose,
         lease: this.id,
+        member: channel?.member,
         error: describeError(err),
       });
-      // Its answer may still come: a new stream for the next attempt, so it cannot be mistaken.
+      this.avoid = channel?.member ?? this.avoid;
       this.channel?.close('cancel');
       this.channel = undefined;
-      return false;
+      return 'failed';
     } finally {
       deadline.abort();
       if (this.channel?.broken === true) this.channel = undefined;
     }
+  }
+
+  /**
+   * Retires a channel whose answer is late: the next keepalive goes elsewhere, and the answer, if
+   * it comes within a TTL, renews the lease as of when it was sent.
+   */
+  private retire(
+    channel: KeepaliveChannel,
+    answer: Promise<ILeaseKeepAliveResponse | undefined>,
+    sentAt: number,
+  ): void {
+    if (this.channel === channel) this.channel = undefined;
+    this.avoid = channel.member;
+    if (channel.member !== undefined) this.conn.health.unanswered(channel.member);
+    this.conn.logger.debug('etcd lease keepalive unanswered; trying again', {
+      purpose: this.purpose,
+      lease: this.id,
+      member: channel.member,
+    });
+    // Closed once answered, after a TTL without an answer, or when the lease ends.
+    const settled = new AbortController();
+    answer
+      .then((res) => {
+        if (res !== undefined && this.ended === undefined) this.answered(sentAt, res);
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        settled.abort();
+      });
+    this.conn.clock
+      .sleep(this.ttlSeconds * 1000, AbortSignal.any([settled.signal, this.stopLoops.signal]))
+      .then(
+        () => {
+          channel.close('cancel');
+        },
+        () => {
+          channel.close(settled.signal.aborted ? 'cancel' : 'end');
+        },
+      );
+  }
+
+  /** Takes etcd's answer to a keepalive sent at `sentAt`; false when it says the lease is gone. */
+  private answered(sentAt: number, res: ILeaseKeepAliveResponse): boolean {
+    if (res.TTL === '0') {
+      this.expired(new EtcdLeaseInvalidError(this.id));
+      return false;
+    }
+    const answeredMs = Number(res.TTL) * 1000;
+    const ttlMs = this.ttlSeconds * 1000;
+    const renewedMs = Number.isFinite(answeredMs) ? Math.min(ttlMs, answeredMs) : ttlMs;
+    this.aliveUntil = Math.max(this.aliveUntil, sentAt + renewedMs);
+    return true;
   }
 
   /** etcd said the lease is gone. */

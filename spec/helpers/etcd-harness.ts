@@ -25,6 +25,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before } from 'mocha';
 import { Etcd3, type IOptions } from 'etcd3';
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
+import { eventually } from './eventually.js';
 
 /** How to start etcd. Every field is optional. */
 export interface EtcdOptions {
@@ -170,6 +171,19 @@ export function useEtcd(options: EtcdOptions = {}): EtcdHandle<EtcdInstance> {
 /** Like `useEtcd`, for a cluster of `size` members. */
 export function useEtcdCluster(size: number, options: EtcdOptions = {}): EtcdHandle<EtcdCluster> {
   return useInSuite('useEtcdCluster', options, () => startEtcdCluster(size, options));
+}
+
+/**
+ * SIGSTOPs a member and waits until the kernel has stopped it: `pause()` only sends the signal,
+ * and on a busy machine etcd can still answer a request or two before every thread has stopped.
+ */
+export async function freeze(instance: EtcdInstance): Promise<void> {
+  instance.pause();
+  await eventually(() => {
+    const stat = fs.readFileSync(`/proc/${instance.pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state !== 'T') throw new Error(`etcd ${instance.name} is not stopped yet (state ${state})`);
+  });
 }
 
 const handedOutPorts = new Set<number>();

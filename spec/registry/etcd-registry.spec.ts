@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { isFleetError } from '../../lib/errors.js';
 import { EtcdRegistry, type EtcdRegistryOptions } from '../../registry/etcd-registry.js';
+import { EtcdPresence } from '../../registry/etcd-presence.js';
 import type { Leadership } from '../../registry/registry.js';
 import { registryContract } from '../contracts/registry.contract.js';
-import { useEtcd, type EtcdHandle, type EtcdInstance } from '../helpers/etcd-harness.js';
+import { freeze, useEtcd, type EtcdHandle, type EtcdInstance } from '../helpers/etcd-harness.js';
 import { eventually } from '../helpers/eventually.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
@@ -80,18 +80,6 @@ setInterval(() => undefined, 1 << 30);`;
     });
   });
   return child;
-}
-
-/**
- * SIGSTOPs etcd and waits until the kernel has stopped it: `pause()` only sends the signal, and on
- * a busy machine etcd can still answer a request or two before every thread has stopped.
- */
-async function freeze(instance: EtcdInstance): Promise<void> {
-  instance.pause();
-  await eventually(() => {
-    const stat = readFileSync(`/proc/${instance.pid}/stat`, 'utf8');
-    expect(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)).to.equal('T');
-  });
 }
 
 describe('registry/etcd-registry', function () {
@@ -324,6 +312,32 @@ describe('registry/etcd-registry', function () {
       await r.submitUnit(unitRecord('a.service'), 'launched');
       await eventually(() => expect(fired.calls).to.be.greaterThan(0));
       await sub.close();
+    });
+
+    it('keeps its gRPC channels and lease keepalive stream when its last watch is closed', async () => {
+      const r = set.make();
+      const presence = await r.announceMachine(machineRecord('m1'), 2);
+      const sub = await r.watchUnits(() => undefined);
+      type Pool = { hosts: { cachedServices: Record<string, unknown> }[] };
+      const services = (): Record<string, unknown> => ({
+        ...(r['conn'].client as unknown as { pool: Pool }).pool.hosts[0]?.cachedServices,
+      });
+      // The first keepalive (at 0.8 s) opens the lease's stream.
+      await eventually(() => expect(r.stats().keepalives).to.be.at.least(1), { timeoutMs: 3_000 });
+      if (!(presence instanceof EtcdPresence)) throw new Error('not an etcd presence');
+      const stream = (): unknown => presence.lease['channel'];
+      const before = { services: services(), stream: stream() };
+      expect(Object.keys(before.services).sort()).to.deep.equal(['KV', 'Lease', 'Watch']);
+      expect(before.stream).to.not.equal(undefined);
+      // etcd3 cancels the watch stream when its last watcher goes, and used to take that
+      // cancellation for a failed member: it closed every channel, the keepalive stream's too.
+      await sub.close();
+      const sent = r.stats().keepalives;
+      await eventually(() => expect(r.stats().keepalives).to.be.at.least(sent + 2), { timeoutMs: 3_000 });
+      expect(services().KV, 'KV client').to.equal(before.services.KV);
+      expect(services().Lease, 'Lease client').to.equal(before.services.Lease);
+      expect(stream(), 'keepalive stream').to.equal(before.stream);
+      expect(presence.lost).to.equal(false);
     });
 
     it('fails fast while etcd is down, works again after a restart, and re-fires watches', async () => {
