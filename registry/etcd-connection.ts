@@ -5,7 +5,10 @@ import {
   GRPCInvalidArgumentError,
   Range,
   type ICompare,
+  type IDuplexStream,
   type IKeyValue,
+  type ILeaseKeepAliveRequest,
+  type ILeaseKeepAliveResponse,
   type IOptions,
   type IRequestOp,
   type ITxnRequest,
@@ -63,6 +66,9 @@ export const MAX_TXN_OPS = 128;
 /** Above etcd's enforcement minimum of 5 s, so etcd never answers with "too many pings". */
 const GRPC_KEEPALIVE_MS = 10_000;
 const GRPC_KEEPALIVE_TIMEOUT_MS = 5_000;
+
+/** A LeaseKeepAlive stream: keepalive requests out, etcd's answers in. */
+export type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 
 /** gRPC call options (deadline), as etcd3's KV client takes them. */
 export type CallOptions = NonNullable<Parameters<Etcd3['kv']['txn']>[1]>;
@@ -141,6 +147,9 @@ export class EtcdConnection {
   readonly clock: Clock;
   /** Which members answer: etcd3 runs every call through it (etcd-member-health.ts). */
   readonly health: MemberHealth;
+  private readonly newClient: (hosts: readonly string[], pinned: boolean) => Etcd3;
+  /** With several members: a client per member, for lease keepalive streams. */
+  private readonly memberClients = new Map<string, Etcd3>();
   private requests = 0;
   private keepalives = 0;
   private readonly byOperation = new Map<string, number>();
@@ -160,25 +169,46 @@ export class EtcdConnection {
     const timeoutMs = this.timeoutMs;
     const tlsCredentials = credentials(options.tls);
     this.health = new MemberHealth(this.clock, dialMs);
-    this.client = new Etcd3({
-      hosts: [...options.endpoints],
-      ...(tlsCredentials === undefined ? {} : { credentials: tlsCredentials }),
-      dialTimeout: dialMs,
-      grpcOptions: {
-        'grpc.initial_reconnect_backoff_ms': Math.min(100, dialMs),
-        'grpc.max_reconnect_backoff_ms': dialMs,
-        'grpc.keepalive_time_ms': GRPC_KEEPALIVE_MS,
-        'grpc.keepalive_timeout_ms': GRPC_KEEPALIVE_TIMEOUT_MS,
-      },
-      // Streams (watches, lease keepalives) live for long; every unary call gets a deadline.
-      defaultCallOptions: (context) =>
-        context.isStream ? {} : { deadline: new Date(Date.now() + timeoutMs) },
-      faultHandling: {
-        host: (member) => this.health.policy(member),
-        watchBackoff: watchBackoff(),
-      },
-    });
-    ignoreCancellations(this.client);
+    this.newClient = (hosts, pinned) => {
+      const client = new Etcd3({
+        hosts: [...hosts],
+        ...(tlsCredentials === undefined ? {} : { credentials: tlsCredentials }),
+        dialTimeout: dialMs,
+        // The same options for every client of a member, so that gRPC shares their connections.
+        grpcOptions: {
+          'grpc.initial_reconnect_backoff_ms': Math.min(100, dialMs),
+          'grpc.max_reconnect_backoff_ms': dialMs,
+          'grpc.keepalive_time_ms': GRPC_KEEPALIVE_MS,
+          'grpc.keepalive_timeout_ms': GRPC_KEEPALIVE_TIMEOUT_MS,
+        },
+        // Streams (watches, lease keepalives) live for long; every unary call gets a deadline.
+        defaultCallOptions: (context) =>
+          context.isStream ? {} : { deadline: new Date(Date.now() + timeoutMs) },
+        faultHandling: {
+          host: (member) => this.health.policy(member, pinned),
+          watchBackoff: watchBackoff(),
+        },
+      });
+      ignoreCancellations(client);
+      return client;
+    };
+    this.client = this.newClient(this.endpoints, false);
+  }
+
+  /**
+   * Opens a LeaseKeepAlive stream on a member that answers, other than `avoid` when another one
+   * does (MemberHealth.pick); says which member it went to. With several members it goes through
+   * a client of that member alone (gRPC shares the connection with the main client's).
+   */
+  async openKeepaliveStream(avoid?: string): Promise<{ stream: KeepaliveStream; member: string }> {
+    if (this.closed) throw this.closedError('keepalive');
+    const member = this.health.pick(avoid);
+    let client = this.client;
+    if (this.endpoints.length > 1) {
+      client = this.memberClients.get(member) ?? this.newClient([member], true);
+      this.memberClients.set(member, client);
+    }
+    return { stream: await client.leaseClient.leaseKeepAlive(), member };
   }
 
   /** Aborts when the registry starts closing: loops and waits end on it. */
@@ -292,6 +322,7 @@ export class EtcdConnection {
     if (this.clientClosed) return;
     this.clientClosed = true;
     this.client.close();
+    for (const client of this.memberClients.values()) client.close();
   }
 }
 

@@ -1,14 +1,7 @@
-import {
-  EtcdLeaseInvalidError,
-  castGrpcError,
-  type IDuplexStream,
-  type ILeaseKeepAliveRequest,
-  type ILeaseKeepAliveResponse,
-  type Lease,
-} from 'etcd3';
+import { EtcdLeaseInvalidError, castGrpcError, type ILeaseKeepAliveResponse, type Lease } from 'etcd3';
 import { Backoff } from '../lib/backoff.js';
 import { describeError, isFleetError } from '../lib/errors.js';
-import type { EtcdConnection } from './etcd-connection.js';
+import type { EtcdConnection, KeepaliveStream } from './etcd-connection.js';
 
 /** Why a lease ended, for listeners and logs. */
 export type LeaseEnd = 'revoked' | 'expired' | 'unreachable' | 'abandoned';
@@ -31,8 +24,6 @@ const RETRY_MIN_MS = 100;
 /** The longest pause between failed keepalives (at most one interval). */
 const RETRY_MAX_MS = 500;
 
-type KeepaliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
-
 /**
  * One LeaseKeepAlive stream of one lease, on one etcd member: a request, then its answer, one at
  * a time. A stream that failed is dropped; one whose answer did not come in time is retired (it
@@ -47,8 +38,8 @@ class KeepaliveChannel {
 
   constructor(
     private readonly stream: KeepaliveStream,
-    /** The member the stream went to, when known. */
-    readonly member: string | undefined,
+    /** The member the stream went to. */
+    readonly member: string,
   ) {
     stream.on('data', (res) => {
       const waiter = this.waiter;
@@ -324,16 +315,13 @@ export class KeptLease {
         // A stream that broke since the last keepalive (a reconnect, say) costs no attempt.
         if (this.channel?.broken === true) this.channel = undefined;
         if (this.channel === undefined) {
-          const opened = await this.conn.health.routed(
-            () => this.conn.client.leaseClient.leaseKeepAlive(),
-            this.avoid,
-          );
+          const opened = await this.conn.openKeepaliveStream(this.avoid);
           // Opened after this attempt timed out or the lease ended: send nothing on it.
           if (stop.aborted) {
-            new KeepaliveChannel(opened.value, opened.member).close('end');
+            new KeepaliveChannel(opened.stream, opened.member).close('end');
             return undefined;
           }
-          this.channel = new KeepaliveChannel(opened.value, opened.member);
+          this.channel = new KeepaliveChannel(opened.stream, opened.member);
         }
         channel = this.channel;
         this.conn.countKeepalive();
@@ -384,7 +372,7 @@ export class KeptLease {
   ): void {
     if (this.channel === channel) this.channel = undefined;
     this.avoid = channel.member;
-    if (channel.member !== undefined) this.conn.health.unanswered(channel.member);
+    this.conn.health.unanswered(channel.member);
     this.conn.logger.debug('etcd lease keepalive unanswered; trying again', {
       purpose: this.purpose,
       lease: this.id,

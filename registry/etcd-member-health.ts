@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import {
   GRPCCancelledError,
@@ -9,6 +8,7 @@ import {
   type IOptions,
 } from 'etcd3';
 import type { Clock } from '../lib/clock.js';
+import { FleetError } from '../lib/errors.js';
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 type HostPolicy = ReturnType<NonNullable<FaultHandling['host']>>;
@@ -28,12 +28,6 @@ export class MemberPassedOver extends Error {
     super(`etcd member ${member} passed over: it failed recently`);
     this.name = 'MemberPassedOver';
   }
-}
-
-/** Where one routed call should not go, and where it went. */
-interface Route {
-  readonly avoid: string | undefined;
-  member: string | undefined;
 }
 
 interface MemberState {
@@ -66,23 +60,32 @@ export function isCancellation(err: unknown): boolean {
  *   closes) counts for nothing;
  * - when every member is down, calls go through anyway: with one member, or with all of them
  *   restarting, the first that answers again is used at once, not 5 s later;
- * - one call can ask to avoid a member ({@link routed}), for a lease keepalive that just went
- *   unanswered there.
+ * - a lease keepalive stream goes to a member of our choosing ({@link pick}): one that is up,
+ *   other than the one where the last keepalive went unanswered.
  */
 export class MemberHealth {
   private readonly members = new Map<string, MemberState>();
-  private readonly routes = new AsyncLocalStorage<Route>();
 
   constructor(
     private readonly clock: Clock,
     /** How long a failed member is first passed over. */
     private readonly downMs: number,
+    /** For the choice among equally good members ({@link pick}). */
+    private readonly random: () => number = Math.random,
   ) {}
 
-  /** The policy etcd3 runs every call to `member` (host:port) through. */
-  policy(member: string): HostPolicy {
-    const state: MemberState = { failures: 0, deadlines: 0, downUntil: 0 };
-    this.members.set(member, state);
+  /**
+   * The policy etcd3 runs every call to `member` (its URL, as configured) through. Policies of one
+   * member share its state. A `pinned` policy (of a client of that member alone) never passes a
+   * call over, but its failures count.
+   */
+  policy(member: string, pinned = false): HostPolicy {
+    let state = this.members.get(member);
+    if (state === undefined) {
+      state = { failures: 0, deadlines: 0, downUntil: 0 };
+      this.members.set(member, state);
+    }
+    const own = state;
     return {
       // A type-only marker the interface declares (and deprecates); it is never read.
       // eslint-disable-next-line @typescript-eslint/no-deprecated
@@ -90,34 +93,28 @@ export class MemberHealth {
       onSuccess: () => ({ dispose: () => undefined }),
       onFailure: () => ({ dispose: () => undefined }),
       execute: async <T>(fn: (context: PolicyContext) => PromiseLike<T> | T): Promise<T> => {
-        const route = this.routes.getStore();
-        // Only the first member a routed call reaches is chosen; later calls in the same async
-        // context (etcd3 reporting a stream's failure) are not routed.
-        const routing = route !== undefined && route.member === undefined;
-        if (this.passOver(member, state, routing ? route.avoid : undefined)) {
-          throw new MemberPassedOver(member);
-        }
-        if (routing) route.member = member;
+        if (!pinned && this.passOver(member, own, undefined)) throw new MemberPassedOver(member);
         try {
           const result = await fn({ signal: new AbortController().signal });
           // A stream is only opened here; its failures come later, through etcd3's pool.
-          if (!(result instanceof EventEmitter)) this.answered(state);
+          if (!(result instanceof EventEmitter)) this.answered(own);
           return result;
         } catch (err) {
-          throw this.failed(state, err);
+          throw this.failed(own, err);
         }
       },
     };
   }
 
   /**
-   * Runs `open` (which starts one call or stream through etcd3) so that it goes to a member other
-   * than `avoid` when another is up; returns its result and the member it went to.
+   * The member a new stream should go to: one that is up and not `avoid`, else one that is up,
+   * else any; chosen at random among equals, so streams spread over the members.
    */
-  async routed<T>(open: () => Promise<T>, avoid?: string): Promise<{ value: T; member: string | undefined }> {
-    const route: Route = { avoid, member: undefined };
-    const value = await this.routes.run(route, open);
-    return { value, member: route.member };
+  pick(avoid?: string): string {
+    const candidates = [...this.members].filter(([m, s]) => !this.passOver(m, s, avoid));
+    const chosen = candidates[Math.floor(this.random() * candidates.length)];
+    if (chosen === undefined) throw new FleetError('INTERNAL', 'no etcd member to pick from');
+    return chosen[0];
   }
 
   /** A call to `member` went unanswered past our own deadline (a lease keepalive, say). */
@@ -133,7 +130,7 @@ export class MemberHealth {
   }
 
   /**
-   * True when another member is better placed to take the call: one that is up beats one that is
+   * True when another member is better placed to take a call: one that is up beats one that is
    * down, and one that is not avoided beats one that is. The best placed is never passed over, so
    * some call always finds out when a member answers again.
    */

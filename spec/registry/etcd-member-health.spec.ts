@@ -18,9 +18,9 @@ type Member = (typeof MEMBERS)[number];
  * Three members' policies, and a call that goes through them as etcd3's pool does: each member
  * in the given order until one does not pass the call over.
  */
-function pool(downMs = 1_000) {
+function pool(random: () => number = Math.random) {
   const clock = new ManualClock(1_000_000);
-  const health = new MemberHealth(clock, downMs);
+  const health = new MemberHealth(clock, 1_000, random);
   const policies = new Map(MEMBERS.map((m) => [m, health.policy(m)] as const));
   async function call<T>(fn: (member: Member) => T | Promise<T>, order: readonly Member[] = MEMBERS) {
     for (const member of order) {
@@ -158,45 +158,48 @@ describe('registry/etcd-member-health', () => {
     expect(health.isDown('a')).to.equal(true);
   });
 
-  describe('routed calls', () => {
-    it('go to a member other than the one to avoid, and say where they went', async () => {
-      const { health, call } = pool();
-      for (const order of [MEMBERS, ['b', 'c', 'a'], ['c', 'a', 'b']] as const) {
-        const { value, member } = await health.routed(() => call((m) => m, order), 'a');
-        expect(value.member).to.not.equal('a');
-        expect(member).to.equal(value.member);
-      }
+  describe('picking a member for a stream', () => {
+    it('picks a member that is up, other than the one to avoid, at random among them', () => {
+      let next = 0;
+      const { health } = pool(() => next);
+      const pickWith = (random: number, avoid?: string): string => {
+        next = random;
+        return health.pick(avoid);
+      };
+      expect([0, 0.3, 0.6, 0.99].map((r) => pickWith(r, 'a'))).to.deep.equal(['b', 'b', 'c', 'c']);
+      expect([0, 0.4, 0.99].map((r) => pickWith(r))).to.deep.equal(['a', 'b', 'c']);
     });
 
-    it('go to the avoided member when every other one is down', async () => {
-      const { health, call, failOn } = pool();
+    it('picks the avoided member when every other one is down', async () => {
+      const { health, failOn } = pool();
       await failOn('b', unavailable());
       await failOn('c', unavailable());
-      const { member } = await health.routed(() => call((m) => m, ['b', 'c', 'a']), 'a');
-      expect(member).to.equal('a');
+      expect(health.pick('a')).to.equal('a');
     });
 
-    it('prefer an avoided member that is up to one that is down', async () => {
-      const { health, call, failOn } = pool();
+    it('prefers an avoided member that is up to one that is down, and any member to none', async () => {
+      const { health, failOn } = pool();
       await failOn('b', unavailable());
+      expect(health.pick('c')).to.equal('a');
+      await failOn('a', unavailable());
+      expect(health.pick('c')).to.equal('c');
       await failOn('c', unavailable());
-      const { member } = await health.routed(() => call((m) => m, ['b', 'a', 'c']), 'a');
-      expect(member).to.equal('a');
+      expect(MEMBERS).to.include(health.pick('c'));
     });
+  });
 
-    it('route only their first call: a failure reported later in the same context still counts', async () => {
-      const { health, call } = pool();
-      const { member } = await health.routed(async () => {
-        const first = await call((m) => m, ['a', 'b', 'c']);
-        // etcd3 reports a stream's failure through the member's policy, in the same context.
-        await call(() => {
-          throw unavailable();
-        }, ['b']).catch(() => undefined);
-        return first;
-      }, 'a');
-      expect(member).to.equal('b');
-      expect(health.isDown('b')).to.equal(true);
-    });
+  it('shares a member’s state between its policies; a pinned one never passes it over', async () => {
+    const { health, failOn } = pool();
+    const pinned = health.policy('a', true);
+    await failOn('a', unavailable());
+    expect(await pinned.execute(() => 'answered')).to.equal('answered');
+    expect(health.isDown('a')).to.equal(false);
+    await pinned
+      .execute(() => {
+        throw unavailable();
+      })
+      .catch(() => undefined);
+    expect(health.isDown('a')).to.equal(true);
   });
 
   it('passes a member over after three keepalives went unanswered there', async () => {
