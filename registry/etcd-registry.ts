@@ -139,7 +139,7 @@ export class EtcdRegistry implements Registry {
 
   async listSchedule(): Promise<Placement[]> {
     this.conn.assertOpen('listSchedule');
-    const [kvs = []] = await this.conn.read('listSchedule', [ops.getPrefix(this.keys.schedules)]);
+    const kvs = await units.readPrefix(this.conn, 'listSchedule', this.keys.schedules);
     return kvs
       .map((kv) => decodePlacement(keyOf(kv), valueOf(kv)))
       .sort(byKey((p) => `${p.machine}\u0000${p.unit}`));
@@ -312,14 +312,18 @@ export class EtcdRegistry implements Registry {
   ): Promise<UnitStateRecord[]> {
     this.conn.assertOpen('listUnitStates');
     const { machine, unit } = filter;
-    // State keys are unit-major (state/<unit>/<machine>): a machine filter alone reads them all.
-    const read =
+    // State keys are unit-major (state/<unit>/<machine>): a machine filter alone reads them all,
+    // in pages (one state per unit and machine can outgrow one answer).
+    const kvs =
       unit === undefined
-        ? ops.getPrefix(this.keys.states)
-        : machine === undefined
-          ? ops.getPrefix(this.keys.unitStates(unit))
-          : ops.get(this.keys.state(unit, machine));
-    const [kvs = []] = await this.conn.read('listUnitStates', [read]);
+        ? await units.readPrefix(this.conn, 'listUnitStates', this.keys.states)
+        : ((
+            await this.conn.read('listUnitStates', [
+              machine === undefined
+                ? ops.getPrefix(this.keys.unitStates(unit))
+                : ops.get(this.keys.state(unit, machine)),
+            ])
+          )[0] ?? []);
     return kvs
       .map((kv) => decodeUnitState(keyOf(kv), valueOf(kv)))
       .filter(

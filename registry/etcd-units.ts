@@ -192,6 +192,36 @@ async function restOfRange(
   return kvs;
 }
 
+/** How often a paged read starts over when etcd compacted its revision away meanwhile. */
+const COMPACTED_RETRIES = 3;
+
+/**
+ * Every key-value under `prefix`, read at one revision in pages of `pageKeys`, so that no answer
+ * nears gRPC's 4 MiB message limit however many keys there are (one range over 25,000
+ * placements would exceed it). A small prefix is one request, as a plain range is.
+ */
+export async function readPrefix(
+  conn: EtcdConnection,
+  operation: string,
+  prefix: string,
+  pageKeys = PAGE_KEYS,
+): Promise<IKeyValue[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const first = await conn.request(operation, (options) =>
+        conn.client.kv.range(
+          { key: Buffer.from(prefix), range_end: Range.prefix(prefix).end, limit: pageKeys },
+          options,
+        ),
+      );
+      return await restOfRange(conn, operation, prefix, first, first.header.revision, {}, pageKeys);
+    } catch (err) {
+      // A later page at a revision compacted meanwhile: read everything afresh.
+      if (!isCompacted(err) || attempt >= COMPACTED_RETRIES) throw err;
+    }
+  }
+}
+
 /** Every key under `prefix` at `revision`, keys only, paged. */
 async function keysAt(
   conn: EtcdConnection,
