@@ -203,9 +203,9 @@ export class EtcdConnection {
   async openKeepaliveStream(avoid?: string): Promise<{ stream: KeepaliveStream; member: string }> {
     if (this.closed) throw this.closedError('keepalive');
     const member = this.health.pick(avoid);
-    let client = this.client;
-    if (this.endpoints.length > 1) {
-      client = this.memberClients.get(member) ?? this.newClient([member], true);
+    let client = this.endpoints.length === 1 ? this.client : this.memberClients.get(member);
+    if (client === undefined) {
+      client = this.newClient([member], true);
       this.memberClients.set(member, client);
     }
     return { stream: await client.leaseClient.leaseKeepAlive(), member };

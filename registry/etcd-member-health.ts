@@ -80,12 +80,8 @@ export class MemberHealth {
    * call over, but its failures count.
    */
   policy(member: string, pinned = false): HostPolicy {
-    let state = this.members.get(member);
-    if (state === undefined) {
-      state = { failures: 0, deadlines: 0, downUntil: 0 };
-      this.members.set(member, state);
-    }
-    const own = state;
+    const own = this.members.get(member) ?? { failures: 0, deadlines: 0, downUntil: 0 };
+    this.members.set(member, own);
     return {
       // A type-only marker the interface declares (and deprecates); it is never read.
       // eslint-disable-next-line @typescript-eslint/no-deprecated
@@ -154,7 +150,7 @@ export class MemberHealth {
   /** Counts a failed call; returns the error to throw. */
   private failed(state: MemberState, err: unknown): unknown {
     if (!(err instanceof Error)) return err;
-    if (isCancellation(err) || err instanceof MemberPassedOver) return err;
+    if (isCancellation(err)) return err;
     if (err instanceof GRPCDeadlineExceededError) {
       // The marker etcd3 tests with `RecoverableError in error`, an own property of the instance:
       // without it etcd3 keeps the member's channels, and does not retry a call whose deadline

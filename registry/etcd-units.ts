@@ -208,18 +208,39 @@ export async function readPrefix(
 ): Promise<IKeyValue[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      const first = await conn.request(operation, (options) =>
-        conn.client.kv.range(
-          { key: Buffer.from(prefix), range_end: Range.prefix(prefix).end, limit: pageKeys },
-          options,
-        ),
-      );
-      return await restOfRange(conn, operation, prefix, first, first.header.revision, {}, pageKeys);
+      return await pagedRange(conn, operation, prefix, pageKeys);
     } catch (err) {
       // A later page at a revision compacted meanwhile: read everything afresh.
       if (!isCompacted(err) || attempt >= COMPACTED_RETRIES) throw err;
     }
   }
+}
+
+/**
+ * Every key under `prefix` in pages of `pageKeys`, with `extra` filters, at `revision` (by
+ * default the revision etcd answers the first page at, so that all pages agree).
+ */
+async function pagedRange(
+  conn: EtcdConnection,
+  operation: string,
+  prefix: string,
+  pageKeys: number,
+  extra: Partial<IRangeRequest> = {},
+  revision?: string,
+): Promise<IKeyValue[]> {
+  const first = await conn.request(operation, (options) =>
+    conn.client.kv.range(
+      {
+        key: Buffer.from(prefix),
+        range_end: Range.prefix(prefix).end,
+        limit: pageKeys,
+        ...(revision === undefined ? {} : { revision }),
+        ...extra,
+      },
+      options,
+    ),
+  );
+  return restOfRange(conn, operation, prefix, first, revision ?? first.header.revision, extra, pageKeys);
 }
 
 /** Every key under `prefix` at `revision`, keys only, paged. */
@@ -229,19 +250,7 @@ async function keysAt(
   prefix: string,
   revision: string,
 ): Promise<Set<string>> {
-  const first = await conn.request(operation, (options) =>
-    conn.client.kv.range(
-      {
-        key: Buffer.from(prefix),
-        range_end: Range.prefix(prefix).end,
-        limit: KEY_PAGE_KEYS,
-        revision,
-        keys_only: true,
-      },
-      options,
-    ),
-  );
-  const kvs = await restOfRange(conn, operation, prefix, first, revision, { keys_only: true }, KEY_PAGE_KEYS);
+  const kvs = await pagedRange(conn, operation, prefix, KEY_PAGE_KEYS, { keys_only: true }, revision);
   return new Set(kvs.map(keyOf));
 }
 

@@ -55,6 +55,15 @@ function counter(): { calls: number; readonly listener: () => void } {
 }
 
 /**
+ * etcd3's gRPC service clients (KV, Lease, Watch) of the registry's one member, a copy: the same
+ * objects as long as etcd3 keeps the member's channels (it closes them all on a recoverable error).
+ */
+function services(r: EtcdRegistry): Record<string, unknown> {
+  type Pool = { hosts: { cachedServices: Record<string, unknown> }[] };
+  return { ...(r['conn'].client as unknown as { pool: Pool }).pool.hosts[0]?.cachedServices };
+}
+
+/**
  * Starts a separate node process that runs `body` (ES module code with `EtcdRegistry` in scope and
  * `ready()` to call once set up), so a test can SIGKILL it: a fleetd that dies without clean-up.
  */
@@ -298,9 +307,7 @@ describe('registry/etcd-registry', function () {
       // etcd3's KV client of the one member: the same object as long as its channel is kept.
       // etcd3 closes every channel of a member on a recoverable error, which a missed deadline
       // was: each slow answer then cost new connections.
-      type Pool = { hosts: { cachedServices: Record<string, unknown> }[] };
-      const kvClient = (): unknown =>
-        (r['conn'].client as unknown as { pool: Pool }).pool.hosts[0]?.cachedServices.KV;
+      const kvClient = (): unknown => services(r).KV;
       const before = kvClient();
       expect(before).to.not.equal(undefined);
       await freeze(own.current);
@@ -318,15 +325,11 @@ describe('registry/etcd-registry', function () {
       const r = set.make();
       const presence = await r.announceMachine(machineRecord('m1'), 2);
       const sub = await r.watchUnits(() => undefined);
-      type Pool = { hosts: { cachedServices: Record<string, unknown> }[] };
-      const services = (): Record<string, unknown> => ({
-        ...(r['conn'].client as unknown as { pool: Pool }).pool.hosts[0]?.cachedServices,
-      });
       // The first keepalive (at 0.8 s) opens the lease's stream.
       await eventually(() => expect(r.stats().keepalives).to.be.at.least(1), { timeoutMs: 3_000 });
       if (!(presence instanceof EtcdPresence)) throw new Error('not an etcd presence');
       const stream = (): unknown => presence.lease['channel'];
-      const before = { services: services(), stream: stream() };
+      const before = { services: services(r), stream: stream() };
       expect(Object.keys(before.services).sort()).to.deep.equal(['KV', 'Lease', 'Watch']);
       expect(before.stream).to.not.equal(undefined);
       // etcd3 cancels the watch stream when its last watcher goes, and used to take that
@@ -334,8 +337,8 @@ describe('registry/etcd-registry', function () {
       await sub.close();
       const sent = r.stats().keepalives;
       await eventually(() => expect(r.stats().keepalives).to.be.at.least(sent + 2), { timeoutMs: 3_000 });
-      expect(services().KV, 'KV client').to.equal(before.services.KV);
-      expect(services().Lease, 'Lease client').to.equal(before.services.Lease);
+      expect(services(r).KV, 'KV client').to.equal(before.services.KV);
+      expect(services(r).Lease, 'Lease client').to.equal(before.services.Lease);
       expect(stream(), 'keepalive stream').to.equal(before.stream);
       expect(presence.lost).to.equal(false);
     });
