@@ -16,7 +16,7 @@ import { DBusError, Message, MessageType, sessionBus, systemBus, type MessageBus
 
 import { FleetError, describeError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { isValidUnitName, parseValidUnitName } from '../unit/unit-name.js';
+import { isValidUnitName, parseValidUnitName, unitFileTempName } from '../unit/unit-name.js';
 import type { JobResult, SystemdManager, SystemdSubscription, UnitStatus } from './systemd-manager.js';
 
 /** How to reach systemd and where fleet keeps its unit files. */
@@ -366,7 +366,7 @@ export class DbusSystemdManager implements SystemdManager {
       // Unchanged contents: nothing to write (systemd would see the same file anyway).
       if ((await readIfExists(path)) === contents) return;
       await mkdir(this.unitsDirectory, { recursive: true, mode: 0o755 });
-      const temp = join(this.unitsDirectory, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+      const temp = join(this.unitsDirectory, unitFileTempName(name, randomBytes(6).toString('hex')));
       try {
         const file = await open(temp, 'wx', 0o644);
         try {

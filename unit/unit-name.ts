@@ -24,19 +24,19 @@ export const RECOGNIZED_UNIT_TYPES = [
 export type RecognizedUnitType = (typeof RECOGNIZED_UNIT_TYPES)[number];
 
 /**
- * The unit types the API accepts (`api.ValidateName`'s `validUnitTypes`). Wider than the recognized
- * types: the API takes `foo.target`, which fleetctl would have mangled into `foo.target.service`.
+ * The unit types the API accepts: the types systemd knows (`unit_type_from_string`). Wider than
+ * the recognized types: the API takes `foo.target`, which fleetctl would have mangled into
+ * `foo.target.service`. fleet's `api.ValidateName` also took `busname` and `snapshot`, which
+ * systemd dropped (v230 and v228): a unit of such a type could never be loaded, so it is refused.
  */
 export const VALID_UNIT_TYPES = [
   'automount',
-  'busname',
   'device',
   'mount',
   'path',
   'scope',
   'service',
   'slice',
-  'snapshot',
   'socket',
   'swap',
   'target',
@@ -48,8 +48,29 @@ export type UnitType = (typeof VALID_UNIT_TYPES)[number];
 export const TEMPLATE_UNIT_TYPES = ['path', 'service', 'socket', 'target', 'timer'] as const;
 export type TemplateUnitType = (typeof TEMPLATE_UNIT_TYPES)[number];
 
-/** Longest valid unit name, in UTF-8 bytes (systemd's `UNIT_NAME_MAX`, as fleet copied it). */
+/**
+ * systemd's `UNIT_NAME_MAX`: a unit name must be shorter than this, in bytes
+ * (`unit_name_is_valid`: `strlen(n) >= UNIT_NAME_MAX` is invalid), so at most 255 bytes.
+ */
 export const UNIT_NAME_MAX = 256;
+
+/**
+ * The agent writes a unit file through a temporary file beside it, `.<name>.<12 hex>.tmp`
+ * (`unitFileTempName`): 18 bytes more than the name, and a file name has at most 255 bytes
+ * (`NAME_MAX`).
+ */
+export const UNIT_FILE_TEMP_EXTRA_BYTES = 18;
+
+/** The longest unit name fleet-ts accepts, in UTF-8 bytes: 255 less the temporary file's 18 (237). */
+export const MAX_UNIT_NAME_BYTES = UNIT_NAME_MAX - 1 - UNIT_FILE_TEMP_EXTRA_BYTES;
+
+/**
+ * The name of the temporary file the agent writes a unit file through: `.<name>.<random>.tmp`,
+ * where `random` is 12 hex digits. A valid unit name keeps it within a file name's 255 bytes.
+ */
+export function unitFileTempName(name: string, random: string): string {
+  return `.${name}.${random}.tmp`;
+}
 
 /** The type fleetctl appends to arguments without a recognized type. */
 export const DEFAULT_UNIT_TYPE: RecognizedUnitType = 'service';
@@ -191,17 +212,27 @@ function goPathBase(p: string): string {
 }
 
 /**
- * Checks a unit name with fleet's `api.ValidateName` rules and returns the message of the first rule
- * it breaks, word for word, or undefined when the name is valid. The rules, in order: not empty; at
- * most 256 UTF-8 bytes; contains `.`; does not end in `.`; the type after the last `.` is valid
- * (case-sensitive); a name with `@` has a template type; every character before the last `.` is in
- * `[0-9a-zA-Z]` or one of `:-_.\@`; does not start with `@`.
+ * Checks a unit name and returns the message of the first rule it breaks, or undefined when the
+ * name is valid. The rules are fleet's `api.ValidateName` (messages word for word) tightened to
+ * everything systemd's `unit_name_is_valid` refuses, so that no name reaches an agent that
+ * systemd would not load. In order: not empty; at most 237 UTF-8 bytes (systemd's 255 less what
+ * the agent's temporary file name adds; fleet allowed 256); contains `.`; something before the
+ * last `.` (systemd refuses `.service`); does not end in `.`; the type after the last `.` is one
+ * systemd knows (case-sensitive); a name with `@` has a template type; every character before
+ * the last `.` is in `[0-9a-zA-Z]` or one of `:-_.\@`; does not start with `@`.
  */
 export function validateUnitName(name: string): string | undefined {
   if (name.length === 0) return 'unit name cannot be empty';
-  if (utf8.encode(name).length > UNIT_NAME_MAX) return `unit name exceeds maximum length (${UNIT_NAME_MAX})`;
+  const bytes = utf8.encode(name).length;
+  if (bytes > MAX_UNIT_NAME_BYTES) {
+    return (
+      `unit name exceeds maximum length (${MAX_UNIT_NAME_BYTES} bytes: systemd's ${UNIT_NAME_MAX - 1} ` +
+      `less ${UNIT_FILE_TEMP_EXTRA_BYTES} for the agent's temporary file name), got ${bytes}`
+    );
+  }
   const dot = name.lastIndexOf('.');
   if (dot === -1) return 'unit name must contain "."';
+  if (dot === 0) return `unit name needs a name before ${goQuote(name)}`;
   if (dot === name.length - 1) return 'unit name cannot end in "."';
   const type = name.slice(dot + 1);
   if (!isValidUnitType(type)) return `invalid unit type: ${goQuote(type)}`;

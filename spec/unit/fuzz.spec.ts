@@ -544,7 +544,7 @@ const SHAPES: readonly Shape[] = [
   {
     title: 'a glob of N stars against a long peer',
     n: 6250,
-    text: (n) => `[X-Fleet]\nMachineOf=${'a'.repeat(240)}.service\nConflicts=${'*a'.repeat(n)}*b\n`,
+    text: (n) => `[X-Fleet]\nMachineOf=${'a'.repeat(229)}.service\nConflicts=${'*a'.repeat(n)}*b\n`,
   },
   {
     title: 'N specifiers in one value of an instance',

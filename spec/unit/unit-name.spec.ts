@@ -15,6 +15,8 @@ import {
   templateOf,
   unitTypeOf,
   validateUnitName,
+  MAX_UNIT_NAME_BYTES,
+  unitFileTempName,
   VALID_UNIT_TYPES,
 } from '../../unit/unit-name.js';
 
@@ -26,12 +28,12 @@ describe('unit/unit-name', () => {
       {
         title: 'a name of 257 bytes',
         name: `${'a'.repeat(249)}.service`,
-        message: 'unit name exceeds maximum length (256)',
+        message: `unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 257`,
       },
       {
-        title: 'a name over 256 UTF-8 bytes but under 256 characters',
-        name: `${'é'.repeat(125)}.service`,
-        message: 'unit name exceeds maximum length (256)',
+        title: 'a name over 237 UTF-8 bytes but under 237 characters',
+        name: `${'é'.repeat(115)}.service`,
+        message: `unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 238`,
       },
       { title: 'a name without a dot', name: 'foo', message: 'unit name must contain "."' },
       { title: 'a name ending in a dot', name: 'foo.service.', message: 'unit name cannot end in "."' },
@@ -124,10 +126,33 @@ describe('unit/unit-name', () => {
         message: "invalid character '�' in unit name",
       },
       { title: 'a leading @ (fleet test)', name: '@foo.service', message: 'unit name cannot start in "@"' },
+      // What systemd's unit_name_is_valid refuses and fleet accepted.
+      { title: 'a bare type', name: '.service', message: 'unit name needs a name before ".service"' },
+      { title: 'a bare dot', name: '.', message: 'unit name needs a name before "."' },
+      {
+        title: 'a busname (dropped in systemd v230)',
+        name: 'x.busname',
+        message: 'invalid unit type: "busname"',
+      },
+      {
+        title: 'a snapshot (dropped in systemd v228)',
+        name: 'x.snapshot',
+        message: 'invalid unit type: "snapshot"',
+      },
+      {
+        title: "systemd's own limit, 256 bytes",
+        name: `${'a'.repeat(248)}.service`,
+        message: `unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 256`,
+      },
+      {
+        title: 'a name whose temporary file name is 256 bytes (238)',
+        name: `${'a'.repeat(230)}.service`,
+        message: `unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 238`,
+      },
       {
         title: 'length before the dot rule',
         name: 'a'.repeat(300),
-        message: 'unit name exceeds maximum length (256)',
+        message: `unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 300`,
       },
       { title: 'the dot rule before characters', name: 'a b', message: 'unit name must contain "."' },
       { title: 'the type before characters', name: 'a b.foo', message: 'invalid unit type: "foo"' },
@@ -151,7 +176,7 @@ describe('unit/unit-name', () => {
       { title: 'a service template (fleet test)', name: 'foo@.service' },
       { title: 'a socket instance (fleet test)', name: 'foo@1.socket' },
       { title: 'a backslash (fleet test)', name: 'yes@no\\.service' },
-      { title: 'a name of exactly 256 bytes', name: `${'a'.repeat(248)}.service` },
+      { title: 'a name of exactly 237 bytes', name: `${'a'.repeat(229)}.service` },
       { title: 'every allowed character', name: 'azAZ09:-_.\\x.service' },
       { title: 'a target instance', name: 'foo@1.target' },
       { title: 'a timer template', name: 'foo@.timer' },
@@ -163,6 +188,13 @@ describe('unit/unit-name', () => {
         expect(validateUnitName(name)).to.equal(undefined);
       });
     }
+
+    it("keeps the agent's temporary file name of the longest valid name within 255 bytes", () => {
+      const longest = `${'a'.repeat(MAX_UNIT_NAME_BYTES - '.service'.length)}.service`;
+      expect(validateUnitName(longest)).to.equal(undefined);
+      expect(Buffer.byteLength(unitFileTempName(longest, 'a1b2c3d4e5f6'))).to.equal(255);
+      expect(validateUnitName(`a${longest}`)).to.not.equal(undefined);
+    });
 
     it('accepts every API unit type', () => {
       for (const type of VALID_UNIT_TYPES) expect(validateUnitName(`foo.${type}`), type).to.equal(undefined);

@@ -221,17 +221,40 @@ export function unitsWriteContract(scope: ContractScope): void {
       ['foo@1.mount', 'invalid unit type for template: "mount"'],
       ['this+that.mount', "invalid character '+' in unit name"],
       ['@foo.service', 'unit name cannot start in "@"'],
-      [`${'a'.repeat(250)}.service`, 'unit name exceeds maximum length (256)'],
+      [
+        `${'a'.repeat(250)}.service`,
+        "unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 258",
+      ],
+      // Names fleet accepted and systemd refuses: each would fail on every agent, every round.
+      ['.service', 'unit name needs a name before ".service"'],
+      ['x.busname', 'invalid unit type: "busname"'],
+      ['x.snapshot', 'invalid unit type: "snapshot"'],
+      [
+        `${'a'.repeat(248)}.service`,
+        "unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 256",
+      ],
+      [
+        `${'a'.repeat(230)}.service`,
+        "unit name exceeds maximum length (237 bytes: systemd's 255 less 18 for the agent's temporary file name), got 238",
+      ],
     ];
     for (const [name, message] of badNames) {
-      it(`answers the name ${name.length > 40 ? 'of 258 bytes' : name} with 400 "${message}"`, async () => {
+      const label = name.length > 40 ? `of ${name.length} bytes` : name;
+      it(`answers the name ${label} with 400 "${message}" and stores nothing`, async () => {
         await expectError(
           put(encodeURIComponent(name), { options: SLEEP, desiredState: 'launched' }),
           400,
           message,
         );
+        expect(await scope.api.registry.listUnits()).to.deep.equal([]);
       });
     }
+
+    it('accepts a name of 237 bytes, the longest whose temporary file name fits', async () => {
+      const name = `${'a'.repeat(229)}.service`;
+      const res = await put(name, { options: SLEEP, desiredState: 'launched' });
+      expect(res.status).to.equal(201);
+    });
 
     it('answers a body over the size limit with 413 and closes the connection', async () => {
       const api = await scope.open({ maxBodyBytes: 512 });
