@@ -1,7 +1,7 @@
 /**
  * `SystemdManager` over D-Bus: the machine's systemd through `org.freedesktop.systemd1.Manager` on
- * the system bus, with dbus-next (the only file that imports it, STYLE.md). The calls are the ones
- * fleet made (FLEET-COMPAT.md 5.5); states come from `ListUnitsByNames`, and changes from signals
+ * the system bus, with dbus-next (the only file that imports it, docs/style.md). The calls are the ones
+ * fleet made (docs/fleet-compat.md §5.5); states come from `ListUnitsByNames`, and changes from signals
  * (`PropertiesChanged`, `UnitNew`, `UnitRemoved`, `JobRemoved`) where fleet polled every second.
  *
  * Calls go out as raw messages rather than through introspected proxy objects: no introspection

@@ -1,5 +1,5 @@
 /**
- * The agent's view of systemd, hiding D-Bus (STYLE.md). Two implementations pass one contract
+ * The agent's view of systemd, hiding D-Bus (docs/style.md). Two implementations pass one contract
  * suite (spec/contracts/systemd-manager.contract.ts): `DbusSystemdManager` against the real
  * systemd of a lab machine, and `InMemorySystemdManager` for fast component tests.
  *

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describeError } from '../lib/errors.js';
 
 /**
- * Blocking, as fleet's fleetctl does it (FLEET-COMPAT 1.7): a command waits for its units by
+ * Blocking, as fleet's fleetctl does it (docs/fleet-compat.md §1.7): a command waits for its units by
  * polling in attempts of 2 s. `--block-attempts=N` gives up after N attempts, 0 waits without
  * limit, and `--no-block` does not wait at all. Deviation: fleet polled every 250 ms; fleetctl
  * polls 10 ms after its first look, then doubles the pause up to 100 ms, so that it returns soon

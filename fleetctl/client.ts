@@ -2,7 +2,7 @@ import { FleetError } from '../lib/errors.js';
 import type { RawResponse, Transport } from './transport.js';
 
 /**
- * fleetctl's client for fleet's HTTP API v1 (FLEET-COMPAT 8): the entities as JSON carries them,
+ * fleetctl's client for fleet's HTTP API v1 (docs/fleet-compat.md §8): the entities as JSON carries them,
  * and one method per call fleetctl makes. Like fleet's Google API client it adds `?alt=json` to
  * every request, treats 404 on a single unit as "absent", and follows `nextPageToken` to read
  * whole collections.

@@ -15,7 +15,7 @@ import {
 import { unitStateLine, waitForUnitState } from './waits.js';
 
 /**
- * fleet's `lazyCreateUnits` (FLEET-COMPAT 1.8), shared by submit, load and start: each argument
+ * fleet's `lazyCreateUnits` (docs/fleet-compat.md §1.8), shared by submit, load and start: each argument
  * names a unit; missing units are created from their local file (or template), existing ones are
  * compared with the local file and, with `--replace`, replaced when it differs. A created unit is
  * waited for until it reads `inactive`, as fleet does, unless `--no-block` was given.

@@ -4,7 +4,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { FleetError } from '../lib/errors.js';
 
 /**
- * fleetctl's global flags (FLEET-COMPAT 1.1) and their `FLEETCTL_*` environment variables (1.2).
+ * fleetctl's global flags (docs/fleet-compat.md §1.1) and their `FLEETCTL_*` environment variables (1.2).
  * A flag on the command line wins over the variable, which wins over the default; empty variables
  * are ignored. Unlike fleet, `--debug` works on the command line and `--request-timeout` also
  * bounds API requests.

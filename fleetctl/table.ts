@@ -1,5 +1,5 @@
 /**
- * fleet's table output (FLEET-COMPAT 1.6): Go's `text/tabwriter` with minwidth 0, tabwidth 8,
+ * fleet's table output (docs/fleet-compat.md §1.6): Go's `text/tabwriter` with minwidth 0, tabwidth 8,
  * padding 1 and TAB as the padding character. A column is as wide as its longest cell plus one,
  * rounded up to a multiple of 8; each cell is followed by as many TABs as it takes to reach that
  * width (at least one). The last cell of a line is not padded. Scripts that split on TABs and

@@ -8,7 +8,7 @@ import type { ApiUnitOption, FleetClient } from './client.js';
 import type { Context } from './context.js';
 
 /**
- * Unit files on the user's disk (FLEET-COMPAT 1.8): an argument names a file; when no such file
+ * Unit files on the user's disk (docs/fleet-compat.md §1.8): an argument names a file; when no such file
  * exists and the name is an instance (`web@1.service`), its template (`web@.service`) is taken
  * from the registry or from a file next to the argument. Every file is validated locally with
  * the same parser the server uses, and all its problems are reported at once.

@@ -1,7 +1,7 @@
 import { unsafe as iniUnquote } from 'ini';
 
 /**
- * Reads fleet.conf the way fleet's goini did (FLEET-COMPAT 7.2): options at the top level,
+ * Reads fleet.conf the way fleet's goini did (docs/fleet-compat.md §7.2): options at the top level,
  * `key=value`, `key="value"` or `key='value'`, keys lower-cased, `#` and `;` comment lines,
  * unquoted values ending at `#` or `;`, and a line ending in `\` continued on the next one.
  *

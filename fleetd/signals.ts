@@ -3,7 +3,7 @@ import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 
 /**
- * fleetd's signal policy (FLEET-COMPAT 5.7, with the agent's shutdown policy):
+ * fleetd's signal policy (docs/fleet-compat.md §5.7, with the agent's shutdown policy):
  *
  * | signal          | action                                                                      |
  * |-----------------|-----------------------------------------------------------------------------|

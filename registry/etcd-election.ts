@@ -152,7 +152,7 @@ export class EtcdLeadership implements Leadership {
 }
 
 /**
- * Leader election among engines on etcd v3 leases (FLEET-COMPAT.md 4.2, with a v3 lease instead
+ * Leader election among engines on etcd v3 leases (docs/fleet-compat.md §4.2, with a v3 lease instead
  * of a v2 TTL): the leader is whoever created the leader key, which lives on its lease.
  */
 export class EtcdElection {

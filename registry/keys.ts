@@ -1,5 +1,5 @@
 /**
- * The whole etcd key layout, in one place (DESIGN.md). Every key lives under a configurable
+ * The whole etcd key layout, in one place (docs/design.md). Every key lives under a configurable
  * prefix (default `/fleet/`). Values are versioned JSON (see codec.ts).
  *
  * | key                          | value                                  | written by | lifetime             |

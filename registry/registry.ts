@@ -10,7 +10,7 @@ import type {
 } from './model.js';
 
 /**
- * The registry, split by role (STYLE.md): each component asks for the narrowest interface it
+ * The registry, split by role (docs/style.md): each component asks for the narrowest interface it
  * needs. Two implementations pass one contract suite (spec/contracts/): `EtcdRegistry` on etcd v3
  * and `InMemoryRegistry`.
  *

@@ -338,7 +338,7 @@ function matches(pattern: string, name: string): boolean {
 }
 
 /**
- * The combination rules (fleet's `ValidateOptions`, FLEET-COMPAT 2.4), all reported at once:
+ * The combination rules (fleet's `ValidateOptions`, docs/fleet-compat.md §2.4), all reported at once:
  * a MachineOf peer matched by a Conflicts or Replaces glob is unresolvable, and MachineID,
  * Global, MachineOf, Conflicts and Replaces exclude each other as fleet defined.
  */

@@ -4,7 +4,7 @@ import { fail, ok, type UnitProblem, type UnitResult } from './problems.js';
 import { groupBySection, parseUnitFile, type UnitFile, type UnitOption } from './unit-file.js';
 
 /**
- * fleet's canonical form of a unit file (go-systemd `Serialize`, FLEET-COMPAT 2.6): sections in
+ * fleet's canonical form of a unit file (go-systemd `Serialize`, docs/fleet-compat.md §2.6): sections in
  * order of first appearance, every option of a section grouped under its first occurrence in
  * file order, `[Section]` then `Name=Value` lines, one blank line between sections and none
  * after the last. No options serialize to the empty string. This is what `fleetctl cat` shows

@@ -63,7 +63,7 @@ export interface UnitEvidence {
 /**
  * How a unit is shown. fleet showed global units with `currentState: "inactive"` in the unit list
  * but without any current state in a single-unit GET (it skipped the schedule lookup there;
- * FLEET-COMPAT 3.2). fleetctl relies on both, so both views are kept.
+ * docs/fleet-compat.md §3.2). fleetctl relies on both, so both views are kept.
  */
 export type UnitView = 'list' | 'single';
 

@@ -7,7 +7,7 @@ import type { ApiRequest } from './request.js';
 import { emptyResponse, jsonResponse, JSON_CONTENT_TYPE, type ApiResponse } from './response.js';
 
 /**
- * The machines resource (FLEET-COMPAT 8.7): live machines, and their dynamic metadata.
+ * The machines resource (docs/fleet-compat.md §8.7): live machines, and their dynamic metadata.
  */
 
 /** fleet's `metadataPathRegex`: `/<machine ID>/metadata/<key>`. */

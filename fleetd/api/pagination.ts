@@ -7,7 +7,7 @@ import { ApiError } from './errors.js';
  * The limit must equal the server's `token_limit`, so a token is only good for one server setting.
  *
  * Unlike fleet, which handed out a token whenever `page × limit <= total` and so served an extra,
- * empty page when the total was a multiple of the limit (FLEET-COMPAT 12, quirk 9), a token is
+ * empty page when the total was a multiple of the limit (docs/fleet-compat.md §12, quirk 9), a token is
  * returned only when more items follow. Page offsets are computed without fleet's uint16 overflow.
  */
 

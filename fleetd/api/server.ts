@@ -82,7 +82,7 @@ function splitTarget(target: string): { path: string; query: URLSearchParams } {
 }
 
 /**
- * fleet's HTTP API v1 (FLEET-COMPAT 8) over a unix socket, TCP (TLS with client certificates, or
+ * fleet's HTTP API v1 (docs/fleet-compat.md §8) over a unix socket, TCP (TLS with client certificates, or
  * plain HTTP on loopback) and systemd-activated sockets. Every response carries
  * `Server: fleetd/<version>`; every request is logged at debug with method, path, status and
  * duration. A request never crashes the server: failures become fleet's error JSON (503 when the

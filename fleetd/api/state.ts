@@ -6,7 +6,7 @@ import type { ApiRequest } from './request.js';
 import { jsonResponse, type ApiResponse } from './response.js';
 
 /**
- * The state resource (FLEET-COMPAT 8.6): what agents report about the units they run, one record
+ * The state resource (docs/fleet-compat.md §8.6): what agents report about the units they run, one record
  * per (unit, machine), sorted by unit name then machine ID.
  */
 

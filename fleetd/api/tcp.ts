@@ -5,7 +5,7 @@ import { FleetError, describeError } from '../../lib/errors.js';
 
 /**
  * The rules for serving the API on TCP. fleet's API has no authentication, and fleet warned not to
- * expose it on a network (FLEET-COMPAT 7.3). fleet-ts enforces that: TCP needs TLS with client
+ * expose it on a network (docs/fleet-compat.md §7.3). fleet-ts enforces that: TCP needs TLS with client
  * certificates signed by the configured CA, unless plain HTTP is explicitly allowed and the
  * address is a loopback one.
  */

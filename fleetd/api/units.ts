@@ -12,7 +12,7 @@ import { requireJsonContentType, type ApiRequest } from './request.js';
 import { emptyResponse, jsonResponse, type ApiResponse } from './response.js';
 
 /**
- * The units resource: `GET /units`, and `GET`, `PUT`, `DELETE /units/<name>` (FLEET-COMPAT 8.5).
+ * The units resource: `GET /units`, and `GET`, `PUT`, `DELETE /units/<name>` (docs/fleet-compat.md §8.5).
  *
  * `PUT` follows fleet's order of checks (content type, body, name, then create / replace /
  * update) with these fixes: the desired state is validated everywhere (fleet stored any string on

@@ -7,7 +7,7 @@ import { globalUnit, job, type UnitSpec } from './scheduler-fixtures.js';
 
 /**
  * Random clusters for property tests, and a deliberately naive model of fleet's rules to check
- * plans against: written from FLEET-COMPAT 4.3-4.5 and our documented changes, not from the
+ * plans against: written from docs/fleet-compat.md §4.3-4.5 and our documented changes, not from the
  * scheduler's code.
  */
 

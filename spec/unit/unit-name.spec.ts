@@ -368,7 +368,7 @@ describe('unit/unit-name', () => {
   });
 
   describe('mangleUnitName', () => {
-    // fleetctl_test.go's unitNameMangleTests, FLEET-COMPAT 1.5, and Go path.Base edge cases.
+    // fleetctl_test.go's unitNameMangleTests, docs/fleet-compat.md §1.5, and Go path.Base edge cases.
     const cases: readonly [string, string][] = [
       ['foo', 'foo.service'],
       ['foo.1', 'foo.1.service'],

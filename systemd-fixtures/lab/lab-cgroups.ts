@@ -5,7 +5,7 @@ import type { LabNaming } from './lab-naming.js';
 
 /**
  * Without a host systemd, every nspawn must run in a cgroup of its own, or all machines share one
- * `payload` cgroup and their systemds fight over it (LAB.md). The lab gives machine M of lab L the
+ * `payload` cgroup and their systemds fight over it (docs/lab.md). The lab gives machine M of lab L the
  * directories `lab/L/M` in the `name=systemd` hierarchy and in the unified one; nspawn moves itself
  * there before it execs, and the machine's own cgroups nest below.
  */

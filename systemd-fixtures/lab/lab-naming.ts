@@ -30,7 +30,7 @@ export interface LabNaming {
   readonly linkAlias: string;
 }
 
-/** The cgroup hierarchies the lab places nspawn in (LAB.md: leave the v1 controllers alone). */
+/** The cgroup hierarchies the lab places nspawn in (docs/lab.md: leave the v1 controllers alone). */
 export const CGROUP_HIERARCHIES: readonly string[] = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
 
 /** Lab names: short, lower-case, usable in hostnames and file names. */

@@ -5,7 +5,7 @@ import type { LabNaming } from './lab-naming.js';
 import { runChecked, runCommand } from './run-command.js';
 
 /**
- * The lab's network, all inside this host (LAB.md): a bridge holding the host address .1 of a
+ * The lab's network, all inside this host (docs/lab.md): a bridge holding the host address .1 of a
  * 10.250.X.0/24 subnet, one network namespace per machine, and a veth pair per machine with the
  * host end in the bridge and the other end in the namespace as `eth0`. No default route and no
  * forwarding, so machines reach the bridge and each other and nothing else.

@@ -102,7 +102,7 @@ export interface DestroyOptions {
 const MACHINE_ENV = ['PATH=' + STANDARD_PATH, 'HOME=/root', 'LANG=C.UTF-8', 'USER=root', 'LOGNAME=root'];
 
 /**
- * A lab of real systemd machines on this host (LAB.md): each a systemd-nspawn container with
+ * A lab of real systemd machines on this host (docs/lab.md): each a systemd-nspawn container with
  * systemd as PID 1 and the system D-Bus, on a private bridge the host also sits on (`hostIp`).
  * Runs as root without a host systemd. The state lives on disk, so another process can take over
  * a running lab with {@link Lab.open}, and a start cleans up whatever an earlier run of the same

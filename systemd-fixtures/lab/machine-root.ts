@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 /**
  * A machine's root directory: its own small /etc, mount points for the host's /usr (bound
- * read-only by nspawn) and for extra binds, and a persistent /var/log/journal. LAB.md explains the
+ * read-only by nspawn) and for extra binds, and a persistent /var/log/journal. docs/lab.md explains the
  * choices: a real /etc with a machine-id so systemd does not treat the boot as a first boot, and a
  * default target that wants only basic.target and dbus.service so the machine is `running` in
  * about a second.

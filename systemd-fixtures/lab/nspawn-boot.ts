@@ -25,7 +25,7 @@ export interface NspawnBootOptions {
   readonly timeoutMs: number;
 }
 
-/** The nspawn command line for one machine, following LAB.md's recipe. */
+/** The nspawn command line for one machine, following docs/lab.md's recipe. */
 export function nspawnArgv(options: NspawnBootOptions): string[] {
   return [
     'systemd-nspawn',

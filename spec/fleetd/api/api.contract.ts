@@ -1,5 +1,5 @@
 /**
- * The HTTP API v1 contract (FLEET-COMPAT 8): every endpoint, status code and message, run
+ * The HTTP API v1 contract (docs/fleet-compat.md §8): every endpoint, status code and message, run
  * unchanged against each registry and transport the API is served with.
  */
 import { afterEach, beforeEach, describe } from 'mocha';
