@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { Duplex } from 'node:stream';
@@ -118,8 +119,31 @@ export function sshArgs(g: GlobalOptions, target: SshTarget, remote: readonly st
   }
   if (target.forwardAgent === true) args.push('-A');
   if (target.tty === true) args.push('-t');
-  args.push(...(target.extra ?? []), target.host, ...remote);
+  // `--` ends ssh's options: a host or command word that starts with `-` (a forged machine record
+  // such as `-oProxyCommand=...`) is never read as an option that runs a local command.
+  args.push(...(target.extra ?? []), '--', target.host, ...remote);
   return args;
+}
+
+/**
+ * The ssh host and port of a machine's public IP as the API reports it (`IP` or `IP:port`, IPv6
+ * in brackets with a port). Anything else came from a broken or forged machine record, which
+ * anyone who can write etcd can make: throws `API_ERROR` naming it rather than hand it to ssh.
+ */
+export function machineAddress(
+  machineId: string,
+  primaryIP: string | undefined,
+  defaultPort: number,
+): { host: string; port: number } {
+  if (primaryIP === undefined || primaryIP === '')
+    throw new FleetError('API_ERROR', 'Could not determine address of machine.');
+  const address = splitHostPort(primaryIP, defaultPort);
+  if (isIP(address.host) === 0 || !Number.isInteger(address.port) || address.port < 1 || address.port > 65535)
+    throw new FleetError(
+      'API_ERROR',
+      `Machine ${machineId} has an invalid address ${JSON.stringify(primaryIP)}: not an IP address; refusing to connect`,
+    );
+  return address;
 }
 
 const SHELL_SAFE = /^[A-Za-z0-9@%+=:,./_-]+$/;
@@ -172,9 +196,7 @@ export async function runOnMachine(ctx: Context, spec: MachineCommand): Promise<
     return runProgram(ctx, program, rest, 'Unable to run command');
   }
   const machine = await ctx.machines().get(spec.machineId);
-  if (machine?.primaryIP === undefined)
-    throw new FleetError('API_ERROR', 'Could not determine address of machine.');
-  const { host, port } = splitHostPort(machine.primaryIP, spec.sshPort);
+  const { host, port } = machineAddress(spec.machineId, machine?.primaryIP, spec.sshPort);
   const g = ctx.globals();
   await ensureKnownHostsDir(ctx, g.knownHostsFile);
   const args = sshArgs(

@@ -5,7 +5,7 @@ import type { ApiMachine } from '../client.js';
 import type { Context } from '../context.js';
 import { defineCommand, onRun } from '../define.js';
 import { boolFlag, flagSet, intFlag, intValue, stringValue } from '../flags.js';
-import { runProgram, splitHostPort, sshArgs } from '../ssh.js';
+import { machineAddress, runProgram, sshArgs } from '../ssh.js';
 import { isGlobalUnit } from '../unit-data.js';
 
 /** A machine ID prefix that matches exactly one machine. */
@@ -95,18 +95,15 @@ export function registerSsh(program: Command, ctx: Context): void {
       ctx.err('Unable to proceed: could not find matching unit or machine');
       return 1;
     }
-    if (target.primaryIP === undefined) {
-      ctx.err('Could not determine address of machine.');
-      return 1;
-    }
-    const { host, port } = splitHostPort(target.primaryIP, intValue(cmd, 'sshPort', 22));
-    const argv = sshArgs(
-      ctx.globals(),
-      { host, port, forwardAgent: flagSet(cmd, 'forwardAgent', ['A']) },
-      remote,
-    );
-    ctx.debug(`running ssh ${argv.join(' ')}`);
     try {
+      const { host, port } = machineAddress(target.id, target.primaryIP, intValue(cmd, 'sshPort', 22));
+      // The remote command is the user's own, typed for the remote shell (as `ssh host CMD`).
+      const argv = sshArgs(
+        ctx.globals(),
+        { host, port, forwardAgent: flagSet(cmd, 'forwardAgent', ['A']) },
+        remote,
+      );
+      ctx.debug(`running ssh ${argv.join(' ')}`);
       return await runProgram(ctx, 'ssh', argv, 'Unable to SSH to remote host');
     } catch (err) {
       ctx.err(describeError(err));

@@ -88,8 +88,8 @@ describe('the built fleetctl binary', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as string[]);
-    expect(calls[0]?.slice(-4)).to.deep.equal(['bastion', 'fleetctl', 'fd-forward', h.socket]);
-    expect(calls[0]?.slice(-6, -4)).to.deep.equal(['-p', '22']);
+    expect(calls[0]?.slice(-5)).to.deep.equal(['--', 'bastion', 'fleetctl', 'fd-forward', h.socket]);
+    expect(calls[0]?.slice(-7, -5)).to.deep.equal(['-p', '22']);
   });
 
   it('runs status through the system ssh client (via the tunnel) and exits with its status', async () => {
@@ -112,11 +112,12 @@ describe('the built fleetctl binary', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as string[]);
     const status = calls.find((c) => c.includes('systemctl'));
-    expect(status?.slice(-9)).to.deep.equal([
+    expect(status?.slice(-10)).to.deep.equal([
       '-p',
       '22',
       '-J',
       'core@bastion:2022',
+      '--',
       '10.0.0.1',
       'systemctl',
       'status',

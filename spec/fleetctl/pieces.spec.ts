@@ -252,6 +252,7 @@ describe('fleetctl pieces', () => {
         'core',
         '-p',
         '22',
+        '--',
         '10.0.0.1',
         'uptime',
       ]);
@@ -270,6 +271,7 @@ describe('fleetctl pieces', () => {
         '-J',
         'ops@bastion:22',
         '-A',
+        '--',
         '10.0.0.2',
       ]);
     });

@@ -41,6 +41,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
       'core',
       '-p',
       port,
+      '--',
       ip,
     ];
   }
@@ -84,6 +85,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
         'ops',
         '-p',
         '2222',
+        '--',
         '10.0.0.1',
         'systemctl',
         'status',
@@ -130,7 +132,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
       expect(r.stdout).to.equal(
         'Unit g.service on a1b2c3d4.../10.0.0.1:\n\nUnit g.service on f0e1d2c3.../10.0.0.2:\n',
       );
-      expect(runner.calls.map((c) => c.args[10])).to.deep.equal(['10.0.0.1', '10.0.0.2']);
+      expect(runner.calls.map((c) => c.args[11])).to.deep.equal(['10.0.0.1', '10.0.0.2']);
     });
 
     it("uses fleet's messages for missing and unloaded units, and exits 1", async () => {
@@ -190,7 +192,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
         await h.run(['journal', '--lines', '50', '--sudo', '--output=json', follow, 'hello.service'], {
           runner,
         });
-        expect(runner.calls[0]?.args.slice(11), follow).to.deep.equal([
+        expect(runner.calls[0]?.args.slice(12), follow).to.deep.equal([
           'sudo',
           'journalctl',
           '--unit',
@@ -240,8 +242,9 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
         });
         expect(r.code).to.equal(7);
         expect(runner.calls[0]?.args).to.deep.equal([
-          ...sshTo('10.0.0.2', '2022').slice(0, -1),
+          ...sshTo('10.0.0.2', '2022').slice(0, -2),
           '-A',
+          '--',
           '10.0.0.2',
           'ls',
           '-l',
