@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
+import { NO_METRICS, type MetricsHooks } from '../lib/metrics.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
 import type { UnitRecord } from '../registry/model.js';
 import type { Subscription, UnitStore } from '../registry/registry.js';
@@ -38,6 +39,8 @@ export interface UnitDropWatcherDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: UnitDropWatcherConfig;
+  /** Told of each file handled (lib/metrics.ts); default none. */
+  readonly metrics?: MetricsHooks;
 }
 
 type Parsed = { readonly ok: true; readonly record: UnitRecord } | { readonly ok: false };
@@ -70,6 +73,7 @@ function desiredStateOf(name: string): DesiredState {
  */
 export class UnitDropWatcher {
   private readonly log: Logger;
+  private readonly metrics: MetricsHooks;
   private readonly directory: string;
   private readonly stableMs: number;
   private readonly loop: ReconcileLoop;
@@ -92,6 +96,7 @@ export class UnitDropWatcher {
   private closed = false;
 
   constructor(private readonly deps: UnitDropWatcherDeps) {
+    this.metrics = deps.metrics ?? NO_METRICS;
     this.directory = resolve(deps.config.directory);
     this.stableMs = deps.config.stableMs ?? DEFAULT_DROP_STABLE_MS;
     this.log = deps.logger.child({ component: 'unit-drop-watcher', directory: this.directory });
@@ -101,6 +106,9 @@ export class UnitDropWatcher {
       intervalMs: deps.config.rescanIntervalMs ?? DEFAULT_DROP_RESCAN_INTERVAL_MS,
       clock: deps.clock,
       logger: this.log,
+      onRunEnd: (ok) => {
+        if (!ok) this.metrics.dropFolderFile('error');
+      },
     });
     this.folder = new DropFolder({
       directory: this.directory,
@@ -115,6 +123,11 @@ export class UnitDropWatcher {
   start(): void {
     this.log.info('watching the unit drop folder', { stableMs: this.stableMs });
     this.loop.start();
+  }
+
+  /** How many unit files the folder holds, as of the last scan. */
+  get files(): number {
+    return this.sightings.size;
   }
 
   /** Asks for a rescan now (what an fs.watch event does). */
@@ -240,6 +253,7 @@ export class UnitDropWatcher {
         });
       }
       result = { ok: false };
+      this.metrics.dropFolderFile('invalid');
     }
     this.parsed.set(name, { digest: read.digest, result });
     return result;
@@ -267,6 +281,7 @@ export class UnitDropWatcher {
           return;
         }
         this.owned(name);
+        this.metrics.dropFolderFile('submitted');
         this.log.info('unit submitted from the drop folder', { ...fields, desiredState });
         return;
       }
@@ -274,9 +289,11 @@ export class UnitDropWatcher {
         const result = await registry.submitUnit(record, desiredState, { replace: true });
         if (result.kind === 'created') {
           this.owned(name);
+          this.metrics.dropFolderFile('submitted');
           this.log.info('unit submitted from the drop folder', { ...fields, desiredState });
         } else if (result.kind === 'replaced') {
           this.owned(name);
+          this.metrics.dropFolderFile('replaced');
           const previousHash = result.previousHash;
           if (existing !== undefined && previousHash !== existing.hash) {
             // The registry's replace is not conditional on the origin: a replace from elsewhere
@@ -300,6 +317,7 @@ export class UnitDropWatcher {
         const taken = `taken ${record.hash} ${existing?.hash ?? ''} ${existing?.origin ?? ''}`;
         if (this.notes.get(name) === taken) return;
         this.notes.set(name, taken);
+        this.metrics.dropFolderFile(action.kind === 'release' ? 'released' : 'refused');
         const existingFrom = describeOrigin(existing?.origin);
         if (action.kind === 'release') {
           this.log.warn('unit taken over elsewhere; the drop folder no longer manages it', {
@@ -331,6 +349,7 @@ export class UnitDropWatcher {
     switch (action.kind) {
       case 'destroy':
         await this.deps.registry.destroyUnit(name);
+        this.metrics.dropFolderFile('destroyed');
         this.log.info('unit destroyed: its file was removed from the drop folder', fields);
         break;
       case 'forget':

@@ -1,6 +1,7 @@
 import type { Clock } from '../lib/clock.js';
 import { describeError, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { MetricsHooks } from '../lib/metrics.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
 import type { MachineRecord, Placement, ScheduleWrite, StoredUnit } from '../registry/model.js';
 import type {
@@ -11,6 +12,7 @@ import type {
   Subscription,
   UnitStore,
 } from '../registry/registry.js';
+import type { DesiredState } from '../unit/states.js';
 import type { ClusterSnapshot, SchedulableUnit } from './cluster-snapshot.js';
 import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
@@ -38,6 +40,17 @@ export interface EngineDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: EngineConfig;
+  /** Told of each leader reconcile (lib/metrics.ts); default none. */
+  readonly metrics?: MetricsHooks;
+}
+
+/** What the metrics show of the engine: the leader's view of the cluster. */
+export interface EngineView {
+  readonly leading: boolean;
+  /** Live machines, units by desired state and unplaceable units; empty when not leading. */
+  readonly machines: number;
+  readonly unitsByDesiredState: Readonly<Record<DesiredState, number>>;
+  readonly unplaceable: number;
 }
 
 /** What the last leader reconcile did, for the API, tests and benchmarks. */
@@ -86,6 +99,19 @@ export class Engine {
   /** True while this engine leads. */
   get leading(): boolean {
     return this.leadership !== undefined && !this.leadership.lost;
+  }
+
+  /** The leader's view for metrics; counts are zero on an engine that does not lead. */
+  view(): EngineView {
+    const unitsByDesiredState: Record<DesiredState, number> = { inactive: 0, loaded: 0, launched: 0 };
+    if (!this.leading) return { leading: false, machines: 0, unitsByDesiredState, unplaceable: 0 };
+    for (const u of this.units) unitsByDesiredState[u.desiredState]++;
+    return {
+      leading: true,
+      machines: this.machines.length,
+      unitsByDesiredState,
+      unplaceable: this.unplaceable.length,
+    };
   }
 
   /** Starts campaigning in the background. Idempotent. */
@@ -175,6 +201,9 @@ export class Engine {
       clock,
       logger: this.log,
       reconcile: (signal) => this.reconcile(signal),
+      onRunEnd: (ok, ms) => {
+        this.deps.metrics?.reconciled('engine', ok, ms / 1000);
+      },
     });
     this.loop = loop;
     this.subscriptions = [

@@ -51,6 +51,9 @@ export interface FleetdOptions {
   readonly apiAllowPlainHttp: boolean;
   readonly tokenLimit: number;
   readonly unitDropDir: string;
+  readonly metricsListen: HostPort | undefined;
+  readonly eventHistory: number;
+  readonly eventMaxAgeMs: number;
 }
 
 /**
@@ -322,6 +325,44 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     reload: 'server',
     parse: (t) => parsePath(t, true),
     format: text,
+  },
+  metricsListen: {
+    name: 'metrics_listen',
+    defaultText: '',
+    metavar: 'HOST:PORT',
+    meaning:
+      'also serve GET /metrics (Prometheus text format), and nothing else, on plain HTTP at this address; ' +
+      'empty for none (the API serves /metrics anyway)',
+    reload: 'api',
+    parse: parseHostPort,
+    format: formatHostPort,
+  },
+  eventHistory: {
+    name: 'event_history',
+    defaultText: '10000',
+    metavar: 'N',
+    meaning:
+      'how many cluster events (fleetctl events) etcd keeps at most; the leader drops the oldest (100 to 1000000)',
+    reload: 'server',
+    parse: (t) => parseInteger(t, 100, 1_000_000),
+    format: String,
+  },
+  eventMaxAgeMs: {
+    name: 'event_max_age',
+    defaultText: '24h',
+    metavar: 'DURATION',
+    meaning:
+      'how long cluster events are kept (Go duration, 1m to 720h); they expire with etcd leases, up to a 24th longer',
+    reload: 'server',
+    parse: (t) => {
+      const d = parseGoDuration(t);
+      if (!d.ok) return d;
+      if (d.value < 60_000 || d.value > 720 * 3_600_000) {
+        return bad(`${JSON.stringify(t.trim())} is out of range: 1m to 720h`);
+      }
+      return ok(d.value);
+    },
+    format: formatGoDuration,
   },
 };
 

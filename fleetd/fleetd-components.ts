@@ -1,7 +1,9 @@
 import type { AgentDeps } from '../agent/agent.js';
 import type { SystemdManager } from '../agent/systemd-manager.js';
 import type { UnitDropWatcherDeps } from '../agent/unit-drop-watcher.js';
-import type { EngineDeps } from '../engine/engine.js';
+import type { EngineDeps, EngineView } from '../engine/engine.js';
+import type { MetricsHooks } from '../lib/metrics.js';
+import type { MetricsScrape } from './api/context.js';
 import type { Logger } from '../lib/logger.js';
 import type { Registry } from '../registry/registry.js';
 import type { FleetdConfig } from './config.js';
@@ -45,6 +47,9 @@ export interface FleetdApiDeps {
   readonly tokenLimit: number;
   /** False until this machine is announced: the API answers 503 meanwhile, as fleet did. */
   readonly ready: () => boolean;
+  readonly metrics?: MetricsHooks;
+  /** What GET /metrics serves. */
+  readonly scrape?: () => Promise<MetricsScrape>;
 }
 
 /** The agent as fleetd drives it (agent/agent.ts). */
@@ -58,12 +63,16 @@ export interface FleetdAgent {
 /** The engine as fleetd drives it (engine/engine.ts). */
 export interface FleetdEngine {
   readonly leading: boolean;
+  /** The leader's view, for metrics (engine.ts); optional for fakes. */
+  view?(): EngineView;
   start(): void;
   close(): Promise<void>;
 }
 
 /** The unit drop-folder watcher as fleetd drives it (agent/unit-drop-watcher.ts). */
 export interface FleetdUnitDropWatcher {
+  /** Unit files in the folder as of the last scan (for metrics); optional for fakes. */
+  readonly files?: number;
   /** Starts watching at once; never throws (failures are retried and logged). */
   start(): void;
   close(): Promise<void>;
@@ -78,6 +87,7 @@ export interface FleetdComponents {
     readonly config: FleetdConfig;
     readonly material: ConfigMaterial;
     readonly logger: Logger;
+    readonly metrics?: MetricsHooks;
   }): FleetdRegistry;
   /** Connects to systemd; a retryable SYSTEMD_UNAVAILABLE is retried (see `systemdConnectTimeoutMs`). */
   connectSystemd(options: {

@@ -15,6 +15,9 @@ import type {
   FleetdUnitDropWatcher,
 } from './fleetd-components.js';
 import { connectSystemd, startAgent } from './fleetd-start.js';
+import { meteredSystemd } from './metered-systemd.js';
+import { FleetMetrics } from './metrics.js';
+import { MetricsListener } from './metrics-listener.js';
 
 /**
  * The daemon: builds and runs one machine's fleet-ts components from a configuration, in this
@@ -53,6 +56,8 @@ export interface FleetdDeps {
    * running units.
    */
   readonly onFatal?: (error: Error) => void;
+  /** The process's metrics; default a new FleetMetrics (one per fleetd, kept across reloads). */
+  readonly metrics?: FleetMetrics;
 }
 
 /** The agent's safety-net reconcile period (fleet's agent reconciled every 5 s; ours is event-driven). */
@@ -69,6 +74,7 @@ interface Stack {
   agent?: FleetdAgent;
   dropWatcher?: FleetdUnitDropWatcher;
   engine?: FleetdEngine;
+  metricsListener?: MetricsListener;
 }
 
 /** What a SIGUSR1 dump shows. */
@@ -93,9 +99,23 @@ export class Fleetd {
   /** Start, reloads and stop run one at a time, in order. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** What GET /metrics serves; its gauges read the components of the current stack. */
+  readonly metrics: FleetMetrics;
+
   constructor(private readonly deps: FleetdDeps) {
     this.log = deps.logger;
     this.settings = deps.settings;
+    this.metrics = deps.metrics ?? new FleetMetrics();
+    this.metrics.setSources({
+      engine: () => this.stack.engine?.view?.(),
+      clusterStates: () => this.stack.registry?.listUnitStates() ?? Promise.resolve([]),
+      localUnits: async () => {
+        const systemd = this.stack.systemd;
+        if (systemd === undefined) return [];
+        return systemd.unitStatus(await systemd.listUnitFiles());
+      },
+      dropFolderFiles: () => this.stack.dropWatcher?.files,
+    });
   }
 
   /**
@@ -219,8 +239,11 @@ export class Fleetd {
             options: changes.filter((c) => c.reload === 'api').map((c) => c.option),
           });
           const api = this.stack.api;
+          const metricsListener = this.stack.metricsListener;
           this.stack.api = undefined;
+          this.stack.metricsListener = undefined;
           await this.closeOne('API', () => api?.close());
+          await this.closeOne('metrics listener', () => metricsListener?.close());
           await this.startApi();
         }
       } catch (err) {
@@ -254,7 +277,7 @@ export class Fleetd {
     const publicIp = await this.publicIp();
     this.throwIfStopping();
 
-    const registry = components.createRegistry({ config, material, logger: this.log });
+    const registry = components.createRegistry({ config, material, logger: this.log, metrics: this.metrics });
     stack.registry = registry;
     this.log.info('etcd registry created', {
       endpoints: config.etcdServers,
@@ -263,7 +286,7 @@ export class Fleetd {
       requestTimeoutMs: config.etcdRequestTimeoutMs,
     });
 
-    stack.systemd = await connectSystemd({
+    const systemd = await connectSystemd({
       connect: () =>
         components.connectSystemd({
           busAddress: config.systemdBus === '' ? undefined : config.systemdBus,
@@ -275,6 +298,7 @@ export class Fleetd {
       timeoutMs: this.deps.systemdConnectTimeoutMs ?? DEFAULT_SYSTEMD_CONNECT_TIMEOUT_MS,
       signal,
     });
+    stack.systemd = meteredSystemd(systemd, this.metrics);
     this.log.info('connected to systemd', {
       bus: config.systemdBus === '' ? 'system bus' : config.systemdBus,
       unitsDirectory: config.unitsDirectory,
@@ -323,6 +347,7 @@ export class Fleetd {
         registry,
         clock,
         logger: this.log,
+        metrics: this.metrics,
         config: { directory: config.unitDropDir },
       };
       // main.ts passes no factory: the real watcher needs only node:fs and the registry.
@@ -344,6 +369,7 @@ export class Fleetd {
       registry,
       clock,
       logger: this.log,
+      metrics: this.metrics,
       config: {
         reconcileIntervalMs: config.engineReconcileIntervalMs,
         leaseTtlSeconds: (ENGINE_LEASE_INTERVALS * config.engineReconcileIntervalMs) / 1000,
@@ -379,6 +405,16 @@ export class Fleetd {
     const { config, material } = this.settings;
     const registry = this.stack.registry;
     if (registry === undefined) throw new FleetError('INTERNAL', 'the API needs the registry');
+    const listen = config.metricsListen;
+    if (listen !== undefined) {
+      const { listener } = await MetricsListener.listen({
+        host: listen.host,
+        port: listen.port,
+        scrape: () => this.metrics.scrape(),
+        logger: this.log,
+      });
+      this.stack.metricsListener = listener;
+    }
     if (config.apiSocket === '' && config.apiTcp === undefined) {
       this.log.warn('no API listener configured (api_socket and api_tcp are empty)');
       return;
@@ -388,6 +424,8 @@ export class Fleetd {
       logger: this.log,
       tokenLimit: config.tokenLimit,
       ready: () => this.ready,
+      metrics: this.metrics,
+      scrape: () => this.metrics.scrape(),
     });
     this.stack.api = api;
     if (config.apiSocket !== '') await api.listenUnix(config.apiSocket, config.apiSocketMode);
@@ -431,6 +469,10 @@ export class Fleetd {
     if (stack.api !== undefined) {
       const api = stack.api;
       await this.closeOne('API', () => api.close());
+    }
+    if (stack.metricsListener !== undefined) {
+      const listener = stack.metricsListener;
+      await this.closeOne('metrics listener', () => listener.close());
     }
     if (stack.systemd !== undefined) {
       const systemd = stack.systemd;

@@ -30,12 +30,13 @@ const components: FleetdComponents = {
   readMachineId: () => readMachineId(),
   readBootId: () => readBootId(),
   detectPublicIp: () => detectPublicIp(),
-  createRegistry: ({ config, material, logger }) =>
+  createRegistry: ({ config, material, logger, metrics }) =>
     new EtcdRegistry({
       endpoints: config.etcdServers,
       prefix: config.etcdKeyPrefix,
       requestTimeoutMs: config.etcdRequestTimeoutMs,
       ...(material.etcdTls === undefined ? {} : { tls: material.etcdTls }),
+      ...(metrics === undefined ? {} : { metrics }),
       logger,
     }),
   connectSystemd: ({ busAddress, unitsDirectory, logger }) =>

@@ -20,6 +20,8 @@ export interface ReconcileLoopOptions {
    * doubling to the interval.
    */
   readonly backoff?: Backoff;
+  /** Told when each run ends: whether it succeeded and how long it took (for metrics). */
+  readonly onRunEnd?: (ok: boolean, ms: number) => void;
 }
 
 /**
@@ -114,8 +116,10 @@ export class ReconcileLoop {
       this.triggered = false;
       this.busy = true;
       const started = this.options.clock.now();
+      let ok = false;
       try {
         await this.options.reconcile(signal);
+        ok = true;
         this.backoff.reset();
         delay = this.options.intervalMs;
       } catch (err) {
@@ -133,6 +137,7 @@ export class ReconcileLoop {
         this.busy = false;
       }
       const took = this.options.clock.now() - started;
+      this.options.onRunEnd?.(ok, took);
       if (took > this.options.intervalMs) {
         log.warn('reconcile took longer than its interval', { loop: this.options.name, tookMs: took });
       }

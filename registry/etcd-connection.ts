@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { rootCertificates } from 'node:tls';
 import {
   Etcd3,
@@ -17,6 +18,7 @@ import {
 import { systemClock, type Clock } from '../lib/clock.js';
 import { FleetError, describeError, isFleetError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
+import { NO_METRICS, type MetricsHooks } from '../lib/metrics.js';
 import { isCancellation, MemberHealth } from './etcd-member-health.js';
 import { DEFAULT_PREFIX } from './keys.js';
 
@@ -47,6 +49,8 @@ export interface EtcdRegistryOptions {
   readonly tls?: EtcdTlsOptions;
   readonly logger?: Logger;
   readonly clock?: Clock;
+  /** Told of every request: operation, success and latency (lib/metrics.ts). Default: none. */
+  readonly metrics?: MetricsHooks;
 }
 
 /** Request counts of one registry, for benchmarks ("etcd requests per placement"). */
@@ -155,6 +159,7 @@ export class EtcdConnection {
   private readonly byOperation = new Map<string, number>();
   private readonly closing = new AbortController();
   private clientClosed = false;
+  private readonly metrics: MetricsHooks;
 
   constructor(options: EtcdRegistryOptions) {
     if (options.endpoints.length === 0) {
@@ -165,6 +170,7 @@ export class EtcdConnection {
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.logger = (options.logger ?? silentLogger).child({ component: 'etcd-registry' });
     this.clock = options.clock ?? systemClock;
+    this.metrics = options.metrics ?? NO_METRICS;
     const dialMs = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const timeoutMs = this.timeoutMs;
     const tlsCredentials = credentials(options.tls);
@@ -270,12 +276,17 @@ export class EtcdConnection {
         reject(new Error(`no answer within ${this.timeoutMs} ms`));
       }, this.timeoutMs + 250);
     });
+    const started = performance.now();
+    let ok = false;
     try {
-      return await Promise.race([send(this.callOptions()), expiry]);
+      const result = await Promise.race([send(this.callOptions()), expiry]);
+      ok = true;
+      return result;
     } catch (err) {
       throw this.failure(operation, err);
     } finally {
       clearTimeout(timer);
+      this.metrics.etcdRequest(operation, ok, (performance.now() - started) / 1000);
     }
   }
 

@@ -19,4 +19,12 @@ export interface ApiContext {
   /** The page size of list endpoints, and the limit every page token must carry. */
   readonly tokenLimit: number;
   readonly logger: Logger;
+  /** Renders the Prometheus metrics; absent when the server has none (then `/metrics` is 404). */
+  readonly scrape?: () => Promise<MetricsScrape>;
+}
+
+/** A Prometheus scrape: the exposition text and its content type. */
+export interface MetricsScrape {
+  readonly contentType: string;
+  readonly body: string;
 }

@@ -19,6 +19,7 @@ import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
  * | `/fleet/v1/units/<name>`   | GET, PUT, DELETE |
  * | `/fleet/v1/state`          | GET              |
  * | `/fleet/v1/state/<name>`   | GET              |
+ * | `/metrics`                 | GET: Prometheus text format (404 when the server has no metrics) |
  *
  * Any other path is 404 with an empty message (a trailing slash, an empty name and extra segments
  * included). A method a resource does not serve is 405 with fleet's message and an `Allow` header.
@@ -76,6 +77,19 @@ const DISCOVERY: Resource = {
   notAllowed: 'only HTTP GET supported against this resource',
 };
 
+/** `/metrics`, outside the API prefixes as Prometheus expects it (fleet served it there too). */
+const METRICS: Resource = {
+  name: 'metrics',
+  methods: {
+    GET: async (ctx) => {
+      if (ctx.scrape === undefined) throw new ApiError(404);
+      const scrape = await ctx.scrape();
+      return { status: 200, body: scrape.body, headers: { 'Content-Type': scrape.contentType } };
+    },
+  },
+  notAllowed: ONLY_GET,
+};
+
 function unitItem(name: string): Resource {
   return {
     name: 'units/<name>',
@@ -101,6 +115,7 @@ function apiSegments(segments: readonly string[]): readonly string[] | undefined
 
 function resolve(segments: readonly string[]): Resource | undefined {
   if (segments.length === 1 && segments[0] === '') return ROOT;
+  if (segments.length === 1 && segments[0] === 'metrics') return METRICS;
   const api = apiSegments(segments);
   if (api === undefined) return undefined;
   const [collection, item, ...extra] = api;

@@ -4,13 +4,14 @@ import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FleetError, describeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
+import { NO_METRICS, type MetricsHooks } from '../../lib/metrics.js';
 import { VERSION } from '../../lib/version.js';
-import type { ApiContext, ApiRegistry } from './context.js';
+import type { ApiContext, ApiRegistry, MetricsScrape } from './context.js';
 import { ApiError, classifyFailure, errorBody, UNAVAILABLE_MESSAGE } from './errors.js';
 import { DEFAULT_TOKEN_LIMIT } from './pagination.js';
 import { readRequestBody, type ApiRequest } from './request.js';
 import { JSON_CONTENT_TYPE, type ApiResponse } from './response.js';
-import { route } from './router.js';
+import { route, type Route } from './router.js';
 import {
   invalidTlsMaterial,
   isLoopbackHost,
@@ -42,6 +43,10 @@ export interface ApiServerOptions {
   readonly ready?: () => boolean;
   /** How long `close()` waits for requests in flight before dropping connections. Default 5 s. */
   readonly closeTimeoutMs?: number;
+  /** Told of every request answered (route, method, status, duration). Default: none. */
+  readonly metrics?: MetricsHooks;
+  /** Renders the Prometheus metrics `GET /metrics` serves; without it `/metrics` is 404. */
+  readonly scrape?: () => Promise<MetricsScrape>;
 }
 
 /** A TCP listener: TLS with client certificates, or plain HTTP on loopback when allowed. */
@@ -94,6 +99,7 @@ export class ApiServer {
   private readonly maxBodyBytes: number;
   private readonly closeTimeoutMs: number;
   private readonly ready: () => boolean;
+  private readonly metrics: MetricsHooks;
   private readonly servers: WebServer[] = [];
   private readonly socketFiles: UnixSocketFile[] = [];
   private closing: Promise<void> | undefined;
@@ -117,7 +123,13 @@ export class ApiServer {
     this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
     this.ready = options.ready ?? (() => true);
     this.log = options.logger.child({ component: 'api' });
-    this.ctx = { registry: options.registry, tokenLimit, logger: this.log };
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.ctx = {
+      registry: options.registry,
+      tokenLimit,
+      logger: this.log,
+      ...(options.scrape === undefined ? {} : { scrape: options.scrape }),
+    };
   }
 
   /**
@@ -248,9 +260,20 @@ export class ApiServer {
     const method = req.method ?? '';
     const { path, query } = splitTarget(req.url ?? '/');
     let response: ApiResponse;
+    let resource = 'unknown';
+    let routed: Route | undefined;
+    let routeFailure: unknown;
     try {
-      if (!this.ready()) throw new ApiError(503, UNAVAILABLE_MESSAGE);
-      const { handler } = route(method, path);
+      routed = route(method, path);
+      resource = routed.resource;
+    } catch (err) {
+      routeFailure = err;
+    }
+    try {
+      // Metrics are this process's own: they are served while etcd is away too.
+      if (!this.ready() && resource !== 'metrics') throw new ApiError(503, UNAVAILABLE_MESSAGE);
+      if (routed === undefined) throw routeFailure;
+      const { handler } = routed;
       const request: ApiRequest = {
         method,
         query,
@@ -262,7 +285,9 @@ export class ApiServer {
       response = this.failure(err, method, path);
     }
     this.write(res, response);
-    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.apiRequest(resource, method, response.status, seconds);
+    const durationMs = Math.round(seconds * 1000 * 1000) / 1000;
     this.log.debug('api request', { method, path, status: response.status, durationMs });
   }
 

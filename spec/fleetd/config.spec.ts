@@ -297,6 +297,41 @@ const CASES: readonly OptionCases[] = [
     ],
     bad: [['units', 'is not an absolute path']],
   },
+  {
+    option: 'metrics_listen',
+    good: [
+      ['0.0.0.0:9101', { host: '0.0.0.0', port: 9101 }],
+      ['[::1]:9101', { host: '::1', port: 9101 }],
+      ['', undefined],
+    ],
+    bad: [
+      [':9101', 'has no host'],
+      ['9101', 'is not host:port'],
+    ],
+  },
+  {
+    option: 'event_history',
+    good: [
+      ['10000', 10_000],
+      ['100', 100],
+    ],
+    bad: [
+      ['99', 'out of range'],
+      ['many', 'is not a whole number'],
+    ],
+  },
+  {
+    option: 'event_max_age',
+    good: [
+      ['24h', 86_400_000],
+      ['1m', 60_000],
+    ],
+    bad: [
+      ['30s', 'out of range: 1m to 720h'],
+      ['721h', 'out of range'],
+      ['1', 'has no unit'],
+    ],
+  },
 ];
 
 describe('fleetd/config: options from file, environment and flags', () => {
@@ -329,6 +364,9 @@ describe('fleetd/config: options from file, environment and flags', () => {
     expect(c.apiAllowPlainHttp).to.equal(false);
     expect(c.tokenLimit).to.equal(100);
     expect(c.unitDropDir).to.equal('/etc/fleet/units/');
+    expect(c.metricsListen).to.equal(undefined);
+    expect(c.eventHistory).to.equal(10_000);
+    expect(c.eventMaxAgeMs).to.equal(86_400_000);
     expect([...c.sources.values()].every((s) => s.kind === 'default')).to.equal(true);
   });
 
