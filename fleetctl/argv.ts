@@ -4,9 +4,10 @@ import { parseGoBool } from './global-options.js';
 
 /**
  * What the command line needs before commander reads it, to behave like fleet's cobra/pflag:
- * unique command prefixes (`list-m` is `list-machines`), `--h` as `--help`, and booleans written
+ * unique command prefixes (`list-m` is `list-machines`), `--h` as `--help`, booleans written
  * `--flag=true` / `--flag=false`, which commander does not know (each boolean has a hidden twin,
- * see flags.ts, that `=false` maps onto).
+ * see flags.ts, that `=false` maps onto), and command flags written before the command
+ * (`fleetctl --no-block stop X`, as fleet took them), which move behind the command word.
  */
 
 /** The command `word` names: an exact name or alias, else the only command it is a prefix of. */
@@ -35,11 +36,44 @@ function twinOf(long: string): string {
   return long.startsWith('--no-') ? `--${long.slice(5)}` : `--no-${long.slice(2)}`;
 }
 
+/** Any command's option of that name (for flags written before the command is known). */
+function anyCommandOption(program: Command, name: string): Option | undefined {
+  return findOption(name, program.commands);
+}
+
+/**
+ * Moves command flags that stand before the command word behind it: `--no-block stop X` becomes
+ * `stop --no-block X`. A flag is a command flag when the program does not know it and some
+ * command does; its value moves with it. Global flags and unknown ones stay where they are (an
+ * unknown one still fails as commander reports it).
+ */
+export function commandFlagsAfterCommand(argv: readonly string[], program: Command): string[] {
+  const before: string[] = [];
+  const moved: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i] ?? '';
+    if (token === '--' || !token.startsWith('-') || token === '-') {
+      if (token === '--' || moved.length === 0) return [...argv];
+      return [...before, token, ...moved, ...argv.slice(i + 1)];
+    }
+    const name = token.includes('=') ? token.slice(0, token.indexOf('=')) : token;
+    const global = findOption(name === '--h' ? '--help' : name, [program]);
+    const option = global ?? anyCommandOption(program, name);
+    const takesValue = option?.required === true && !token.includes('=') && argv[i + 1] !== undefined;
+    const words = takesValue ? [token, argv[i + 1] ?? ''] : [token];
+    if (takesValue) i++;
+    if (global === undefined && option !== undefined) moved.push(...words);
+    else before.push(...words);
+  }
+  return [...argv];
+}
+
 /**
  * Rewrites argv as described in the module comment. Everything after `--` is left alone. Throws
  * `USAGE_INVALID` for an ambiguous command prefix or a boolean flag given a non-boolean value.
  */
-export function normalizeArgv(argv: readonly string[], program: Command): string[] {
+export function normalizeArgv(given: readonly string[], program: Command): string[] {
+  const argv = commandFlagsAfterCommand(given, program);
   const out: string[] = [];
   let command: Command | undefined;
   let commandSeen = false;

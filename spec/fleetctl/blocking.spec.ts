@@ -149,6 +149,18 @@ describe('fleetctl load, start, stop, unload, destroy and restart (blocking)', (
       });
     });
 
+    it('takes --block-attempts before the command, with = or as two words', async () => {
+      await h.unit('stuck.service', 'inactive', ['MachineMetadata=region=mars']);
+      pilot.hold.add('stuck.service');
+      await h.unplaceable('stuck.service', 'no machine has metadata region=mars');
+      for (const flags of [['--block-attempts=3'], ['--block-attempts', '3']]) {
+        const r = await h.run([...flags, 'start', 'stuck.service']);
+        expect(r.code, flags.join(' ')).to.equal(1);
+        expect(r.stderr, flags.join(' ')).to.contain('timed out waiting for unit stuck.service');
+      }
+      expect(await h.run(['--no-such-flag', 'start', 'stuck.service'])).to.deep.include({ code: 1 });
+    });
+
     it('keeps waiting for an unplaceable unit until it is placed', async () => {
       await h.unit('later.service');
       pilot.hold.add('later.service');
@@ -282,6 +294,23 @@ describe('fleetctl load, start, stop, unload, destroy and restart (blocking)', (
       expect(await h.run(['stop', '--no-block', 'hello.service'])).to.deep.equal({
         code: 0,
         stdout: 'Triggered unit hello.service stop\n',
+        stderr: '',
+      });
+    });
+
+    it('takes command flags before the command, as fleet did (fleetctl --no-block stop X)', async () => {
+      await h.run(['start', 'hello.service']);
+      pilot.hold.add('hello.service');
+      expect(await h.run(['--no-block', 'stop', 'hello.service'])).to.deep.equal({
+        code: 0,
+        stdout: 'Triggered unit hello.service stop\n',
+        stderr: '',
+      });
+      expect(
+        await h.run(['--no-block=true', '--endpoint', h.endpoint, 'start', 'hello.service']),
+      ).to.deep.equal({
+        code: 0,
+        stdout: 'Triggered unit hello.service start\n',
         stderr: '',
       });
     });
