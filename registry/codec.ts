@@ -1,14 +1,42 @@
+import { isIP } from 'node:net';
 import { FleetError } from '../lib/errors.js';
 import type { FleetOptions, MetadataRequirement } from '../unit/fleet-options.js';
 import { isDesiredState, type DesiredState } from '../unit/states.js';
+import { validateUnitName } from '../unit/unit-name.js';
 import type { MachineRecord, Placement, UnitOptionData, UnitRecord, UnitStateRecord } from './model.js';
 
 /**
  * Stored values are versioned JSON: `{"v":1,...}`. Decoding checks every field, so a value
  * written by a different program or a future version fails loudly with REGISTRY_CORRUPT (naming
- * the key) instead of flowing through the cluster half-understood.
+ * the key) instead of flowing through the cluster half-understood. Names are checked too: a unit
+ * name must be valid and match its key, a machine ID must be valid (see `validateMachineId`) and
+ * match its key, a public IP must be an IP address (or empty): these values reach systemd, the
+ * file system and fleetctl's ssh command line. Readers skip such a record (etcd-corrupt.ts).
  */
 export const CODEC_VERSION = 1;
+
+/** The longest machine ID accepted (systemd's are 32 hex digits; tests and fleet used others). */
+export const MAX_MACHINE_ID_LENGTH = 128;
+const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+
+/**
+ * Why `id` is not a valid machine ID, or undefined when it is: 1 to 128 characters, letters,
+ * digits and `._:-`, starting with a letter or digit (systemd's machine IDs are 32 hex digits).
+ * A machine ID is part of etcd keys and of what fleetctl prints and passes to ssh.
+ */
+export function validateMachineId(id: string): string | undefined {
+  if (id.length === 0) return 'machine ID is empty';
+  if (id.length > MAX_MACHINE_ID_LENGTH)
+    return `machine ID is longer than ${MAX_MACHINE_ID_LENGTH} characters`;
+  if (!MACHINE_ID.test(id))
+    return `machine ID ${JSON.stringify(id)} has characters other than letters, digits and ._:- (or starts with one of ._:-)`;
+  return undefined;
+}
+
+/** Why `ip` is not a public IP a machine may announce ("" is allowed: none detected). */
+export function validatePublicIp(ip: string): string | undefined {
+  return ip === '' || isIP(ip) !== 0 ? undefined : `public IP ${JSON.stringify(ip)} is not an IP address`;
+}
 
 type Json = Record<string, unknown>;
 
@@ -52,6 +80,28 @@ function strings(key: string, v: unknown, field: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
     throw corrupt(key, `field ${field} is not a string list`);
   return v;
+}
+
+/** A unit name field: a valid unit name (unit-name.ts). */
+function unitName(key: string, o: Json, field: string): string {
+  const v = str(key, o, field);
+  const bad = validateUnitName(v);
+  if (bad !== undefined) throw corrupt(key, `field ${field}: ${bad}`);
+  return v;
+}
+
+/** A machine ID field: a valid machine ID. */
+function machineId(key: string, o: Json, field: string): string {
+  const v = str(key, o, field);
+  const bad = validateMachineId(v);
+  if (bad !== undefined) throw corrupt(key, `field ${field}: ${bad}`);
+  return v;
+}
+
+/** Checks that the key ends in `/<tail>`: a record stored under another record's key is corrupt. */
+function keyEndsWith(key: string, tail: string, what: string): void {
+  if (!key.endsWith(`/${tail}`))
+    throw corrupt(key, `its ${what} ${JSON.stringify(tail)} does not match the key`);
 }
 
 function desired(key: string, o: Json, field: string): DesiredState {
@@ -115,8 +165,10 @@ export function decodeUnit(key: string, text: string): UnitRecord {
   const o = object(key, text);
   const options = o.options;
   if (!Array.isArray(options)) throw corrupt(key, 'field options is not a list');
+  const name = unitName(key, o, 'name');
+  keyEndsWith(key, name, 'unit name');
   return {
-    name: str(key, o, 'name'),
+    name,
     hash: str(key, o, 'hash'),
     options: options.map((x: unknown): UnitOptionData => {
       if (typeof x !== 'object' || x === null) throw corrupt(key, 'an option is not an object');
@@ -159,9 +211,11 @@ export function encodePlacement(p: Placement): string {
 
 export function decodePlacement(key: string, text: string): Placement {
   const o = object(key, text);
+  const unit = unitName(key, o, 'unit');
+  keyEndsWith(key, unit, 'unit name');
   return {
-    unit: str(key, o, 'unit'),
-    machine: str(key, o, 'machine'),
+    unit,
+    machine: machineId(key, o, 'machine'),
     hash: str(key, o, 'hash'),
     desiredState: desired(key, o, 'desiredState'),
   };
@@ -181,9 +235,14 @@ export function encodeMachine(m: MachineRecord): string {
 
 export function decodeMachine(key: string, text: string): MachineRecord {
   const o = object(key, text);
+  const id = machineId(key, o, 'id');
+  keyEndsWith(key, id, 'machine ID');
+  const publicIp = str(key, o, 'publicIp');
+  const badIp = validatePublicIp(publicIp);
+  if (badIp !== undefined) throw corrupt(key, badIp);
   return {
-    id: str(key, o, 'id'),
-    publicIp: str(key, o, 'publicIp'),
+    id,
+    publicIp,
     metadata: stringMap(key, o.metadata, 'metadata'),
     version: str(key, o, 'version'),
     ...(o.bootId === undefined ? {} : { bootId: str(key, o, 'bootId') }),
@@ -196,6 +255,64 @@ export function encodeMetadataValue(value: string): string {
 
 export function decodeMetadataValue(key: string, text: string): string {
   return str(key, object(key, text), 'value');
+}
+
+/** One metadata value set through the API, with the machine and key its etcd key names. */
+export interface MetadataEntry {
+  readonly machine: string;
+  readonly key: string;
+  readonly value: string;
+}
+
+/**
+ * Decodes `metadata/<machine>/<key>`; `tail` is the etcd key after `metadata/`. The machine ID
+ * and the metadata key must be valid (`validateMachineId`, `validateMetadataKey`), the value
+ * one line (`validateMetadataValue`).
+ */
+export function decodeMetadataEntry(tail: string, key: string, text: string): MetadataEntry {
+  const slash = tail.indexOf('/');
+  if (slash <= 0) throw corrupt(key, 'the key names no machine');
+  const machine = tail.slice(0, slash);
+  const badMachine = validateMachineId(machine);
+  if (badMachine !== undefined) throw corrupt(key, badMachine);
+  const name = tail.slice(slash + 1);
+  const badKey = validateMetadataKey(name);
+  if (badKey !== undefined) throw corrupt(key, badKey);
+  const value = decodeMetadataValue(key, text);
+  const badValue = validateMetadataValue(value);
+  if (badValue !== undefined) throw corrupt(key, badValue);
+  return { machine, key: name, value };
+}
+
+const METADATA_KEY = /^[A-Za-z0-9_.-]+$/;
+/** The longest metadata key and value accepted through the API, in characters. */
+export const MAX_METADATA_KEY_LENGTH = 253;
+export const MAX_METADATA_VALUE_LENGTH = 1024;
+
+/**
+ * Why `key` is not a valid metadata key, or undefined: 1 to 253 letters, digits and `_.-`
+ * (fleet's `metadataPathRegex` allowed the same characters).
+ */
+export function validateMetadataKey(key: string): string | undefined {
+  if (key.length === 0) return 'metadata key is empty';
+  if (key.length > MAX_METADATA_KEY_LENGTH)
+    return `metadata key is longer than ${MAX_METADATA_KEY_LENGTH} characters`;
+  if (!METADATA_KEY.test(key))
+    return `metadata key ${JSON.stringify(key)} has characters other than letters, digits and _.-`;
+  return undefined;
+}
+
+/**
+ * Why `value` is not a valid metadata value, or undefined: at most 1024 characters, without
+ * control characters (a newline or an escape sequence would garble what fleetctl prints).
+ */
+export function validateMetadataValue(value: string): string | undefined {
+  if (value.length > MAX_METADATA_VALUE_LENGTH)
+    return `metadata value is longer than ${MAX_METADATA_VALUE_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(value))
+    return `metadata value ${JSON.stringify(value)} has a control character`;
+  return undefined;
 }
 
 export function encodeUnitState(s: UnitStateRecord): string {
@@ -213,9 +330,12 @@ export function encodeUnitState(s: UnitStateRecord): string {
 
 export function decodeUnitState(key: string, text: string): UnitStateRecord {
   const o = object(key, text);
+  const unit = unitName(key, o, 'unit');
+  const machine = machineId(key, o, 'machine');
+  keyEndsWith(key, `${unit}/${machine}`, 'unit name and machine ID');
   return {
-    unit: str(key, o, 'unit'),
-    machine: str(key, o, 'machine'),
+    unit,
+    machine,
     hash: str(key, o, 'hash'),
     loadState: str(key, o, 'loadState'),
     activeState: str(key, o, 'activeState'),

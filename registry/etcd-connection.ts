@@ -20,6 +20,7 @@ import { FleetError, describeError, isFleetError } from '../lib/errors.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { NO_METRICS, type MetricsHooks } from '../lib/metrics.js';
 import { isCancellation, MemberHealth } from './etcd-member-health.js';
+import { CorruptRecords } from './etcd-corrupt.js';
 import { DEFAULT_PREFIX } from './keys.js';
 
 /** TLS material for etcd, as PEM contents (not paths: the fleetd config loader reads the files). */
@@ -151,6 +152,8 @@ export class EtcdConnection {
   readonly clock: Clock;
   /** Which members answer: etcd3 runs every call through it (etcd-member-health.ts). */
   readonly health: MemberHealth;
+  /** Decodes what readers read, skipping and logging malformed records (etcd-corrupt.ts). */
+  readonly corrupt: CorruptRecords;
   private readonly newClient: (hosts: readonly string[], pinned: boolean) => Etcd3;
   /** With several members: a client per member, for lease keepalive streams. */
   private readonly memberClients = new Map<string, Etcd3>();
@@ -171,6 +174,7 @@ export class EtcdConnection {
     this.logger = (options.logger ?? silentLogger).child({ component: 'etcd-registry' });
     this.clock = options.clock ?? systemClock;
     this.metrics = options.metrics ?? NO_METRICS;
+    this.corrupt = new CorruptRecords(this.logger);
     const dialMs = options.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     const timeoutMs = this.timeoutMs;
     const tlsCredentials = credentials(options.tls);

@@ -3,7 +3,7 @@ import { FleetError, describeError } from '../lib/errors.js';
 import type { DesiredState } from '../unit/states.js';
 import {
   decodeMachine,
-  decodeMetadataValue,
+  decodeMetadataEntry,
   decodePlacement,
   decodeReason,
   decodeUnitState,
@@ -49,7 +49,8 @@ export type { EtcdRegistryOptions, EtcdTlsOptions, RegistryStats } from './etcd-
 /**
  * The Registry on etcd v3 (the key layout is in keys.ts, values in codec.ts). Every request has a
  * deadline (`requestTimeoutMs`) and fails with a retryable REGISTRY_UNAVAILABLE naming the
- * operation; stored values that do not decode fail with REGISTRY_CORRUPT.
+ * operation. A stored value that does not decode (codec.ts) is skipped by every read and logged
+ * once per version (etcd-corrupt.ts), so one malformed record never hides the rest.
  *
  * Writes that must agree are single transactions: a submit, a destroy, a desired-state change
  * and each schedule chunk. Schedule transactions carry the leadership fence. `requestCount` and
@@ -140,8 +141,8 @@ export class EtcdRegistry implements Registry {
   async listSchedule(): Promise<Placement[]> {
     this.conn.assertOpen('listSchedule');
     const kvs = await units.readPrefix(this.conn, 'listSchedule', this.keys.schedules);
-    return kvs
-      .map((kv) => decodePlacement(keyOf(kv), valueOf(kv)))
+    return this.conn.corrupt
+      .decodeAll(kvs, decodePlacement)
       .sort(byKey((p) => `${p.machine}\u0000${p.unit}`));
   }
 
@@ -149,7 +150,7 @@ export class EtcdRegistry implements Registry {
     this.conn.assertOpen('getPlacement');
     const [kvs = []] = await this.conn.read('getPlacement', [ops.get(this.keys.placement(unit))]);
     const kv = single(kvs);
-    return kv === undefined ? undefined : decodePlacement(keyOf(kv), valueOf(kv));
+    return kv === undefined ? undefined : this.conn.corrupt.decode(kv, decodePlacement);
   }
 
   async machineSchedule(machine: string): Promise<Placement[]> {
@@ -157,7 +158,7 @@ export class EtcdRegistry implements Registry {
     const [kvs = []] = await this.conn.read('machineSchedule', [
       ops.getPrefix(this.keys.machineSchedule(machine)),
     ]);
-    return kvs.map((kv) => decodePlacement(keyOf(kv), valueOf(kv))).sort(byKey((p) => p.unit));
+    return this.conn.corrupt.decodeAll(kvs, decodePlacement).sort(byKey((p) => p.unit));
   }
 
   watchMachineSchedule(machine: string, onChange: ChangeListener): Promise<Subscription> {
@@ -200,23 +201,20 @@ export class EtcdRegistry implements Registry {
 
   async getUnplaceable(unit: string): Promise<string | undefined> {
     this.conn.assertOpen('getUnplaceable');
-    const key = this.keys.reason(unit);
-    const [kvs = []] = await this.conn.read('getUnplaceable', [ops.get(key)]);
+    const [kvs = []] = await this.conn.read('getUnplaceable', [ops.get(this.keys.reason(unit))]);
     const kv = single(kvs);
-    return kv === undefined ? undefined : decodeReason(key, valueOf(kv));
+    return kv === undefined ? undefined : this.conn.corrupt.decode(kv, decodeReason);
   }
 
   async listUnplaceable(): Promise<Map<string, string>> {
     this.conn.assertOpen('listUnplaceable');
     const [kvs = []] = await this.conn.read('listUnplaceable', [ops.getPrefix(this.keys.reasons)]);
-    return new Map(
-      kvs
-        .map((kv): [string, string] => [
-          this.keys.tail(keyOf(kv), this.keys.reasons),
-          decodeReason(keyOf(kv), valueOf(kv)),
-        ])
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    );
+    const reasons: [string, string][] = [];
+    for (const kv of kvs) {
+      const reason = this.conn.corrupt.decode(kv, decodeReason);
+      if (reason !== undefined) reasons.push([this.keys.tail(keyOf(kv), this.keys.reasons), reason]);
+    }
+    return new Map(reasons.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
   private etcdLeadership(leadership: Leadership, operation: string): EtcdLeadership {
@@ -275,16 +273,16 @@ export class EtcdRegistry implements Registry {
     ]);
     const api = new Map<string, Map<string, string>>();
     for (const kv of metadata) {
-      const rest = this.keys.tail(keyOf(kv), this.keys.metadataAll);
-      const slash = rest.indexOf('/');
-      if (slash <= 0) throw new FleetError('REGISTRY_CORRUPT', `metadata key ${keyOf(kv)} names no machine`);
-      const machine = rest.slice(0, slash);
-      const values = api.get(machine) ?? new Map<string, string>();
-      values.set(rest.slice(slash + 1), decodeMetadataValue(keyOf(kv), valueOf(kv)));
-      api.set(machine, values);
+      const entry = this.conn.corrupt.decode(kv, (key, text) =>
+        decodeMetadataEntry(this.keys.tail(key, this.keys.metadataAll), key, text),
+      );
+      if (entry === undefined) continue;
+      const values = api.get(entry.machine) ?? new Map<string, string>();
+      values.set(entry.key, entry.value);
+      api.set(entry.machine, values);
     }
-    return machines
-      .map((kv) => decodeMachine(keyOf(kv), valueOf(kv)))
+    return this.conn.corrupt
+      .decodeAll(machines, decodeMachine)
       .map((m) => mergeMetadata(m, api.get(m.id)))
       .sort(byKey((m) => m.id));
   }
@@ -324,8 +322,8 @@ export class EtcdRegistry implements Registry {
                 : ops.get(this.keys.state(unit, machine)),
             ])
           )[0] ?? []);
-    return kvs
-      .map((kv) => decodeUnitState(keyOf(kv), valueOf(kv)))
+    return this.conn.corrupt
+      .decodeAll(kvs, decodeUnitState)
       .filter(
         (s) => (machine === undefined || s.machine === machine) && (unit === undefined || s.unit === unit),
       )

@@ -1,15 +1,7 @@
 import type { ICompare, IRequestOp } from 'etcd3';
 import { FleetError } from '../lib/errors.js';
 import { decodePlacement, encodePlacement } from './codec.js';
-import {
-  MAX_TXN_OPS,
-  compare,
-  ops,
-  rangeAt,
-  single,
-  valueOf,
-  type EtcdConnection,
-} from './etcd-connection.js';
+import { MAX_TXN_OPS, compare, ops, rangeAt, single, type EtcdConnection } from './etcd-connection.js';
 import type { EtcdLeadership } from './etcd-election.js';
 import type { KeyLayout } from './keys.js';
 import type { Placement, ScheduleWrite } from './model.js';
@@ -162,12 +154,12 @@ export async function applySchedule(
       }
       units.forEach((unit, i) => {
         const kv = single(rangeAt(res, i + 1));
-        const key = keys.placement(unit);
+        // A malformed placement counts as none, still fenced by its revision: a put replaces it.
         known.set(
           unit,
           kv === undefined
             ? ABSENT
-            : { placement: decodePlacement(key, valueOf(kv)), modRevision: kv.mod_revision },
+            : { placement: conn.corrupt.decode(kv, decodePlacement), modRevision: kv.mod_revision },
         );
       });
     }

@@ -16,16 +16,7 @@ import {
   encodeGlobal,
   encodeUnit,
 } from './codec.js';
-import {
-  compare,
-  deletedAt,
-  keyOf,
-  ops,
-  rangeAt,
-  single,
-  valueOf,
-  type EtcdConnection,
-} from './etcd-connection.js';
+import { compare, deletedAt, keyOf, ops, rangeAt, single, type EtcdConnection } from './etcd-connection.js';
 import type { KeyLayout } from './keys.js';
 import type { StoredUnit, SubmitResult, UnitRecord } from './model.js';
 
@@ -82,14 +73,15 @@ export async function submitUnit(
     if (created.succeeded) return { kind: 'created' };
     const kv = single(rangeAt(created, 0));
     if (kv === undefined) continue;
-    const existing = decodeUnit(key, valueOf(kv));
-    if (existing.hash === unit.hash) return { kind: 'unchanged' };
-    if (options.replace !== true) return { kind: 'conflict', existingHash: existing.hash };
+    // A malformed record under the name is replaced like a different unit (its hash is unknown).
+    const existingHash = conn.corrupt.decode(kv, decodeUnit)?.hash ?? '';
+    if (existingHash === unit.hash) return { kind: 'unchanged' };
+    if (options.replace !== true) return { kind: 'conflict', existingHash };
     const replaced = await conn.txn('submitUnit', {
       compare: [compare.modified(key, kv.mod_revision)],
       success: writes,
     });
-    if (replaced.succeeded) return { kind: 'replaced', previousHash: existing.hash };
+    if (replaced.succeeded) return { kind: 'replaced', previousHash: existingHash };
   }
   throw raceLost('submitUnit', unit.name);
 }
@@ -107,10 +99,9 @@ export async function getUnit(
   const unitKv = single(units ?? []);
   const desiredKv = single(desired ?? []);
   if (unitKv === undefined || desiredKv === undefined) return undefined;
-  return {
-    unit: decodeUnit(keyOf(unitKv), valueOf(unitKv)),
-    desiredState: decodeDesired(keyOf(desiredKv), valueOf(desiredKv)),
-  };
+  const unit = conn.corrupt.decode(unitKv, decodeUnit);
+  const desiredState = conn.corrupt.decode(desiredKv, decodeDesired);
+  return unit === undefined || desiredState === undefined ? undefined : { unit, desiredState };
 }
 
 /**
@@ -275,8 +266,10 @@ async function mergePrefix<T>(
   const kvs = await restOfRange(conn, 'listUnits', prefix, first, revision, extra);
   const merged = new Map(baseMap ?? []);
   for (const kv of kvs) {
-    const key = keyOf(kv);
-    merged.set(key.slice(prefix.length), { modRevision: kv.mod_revision, value: decode(key, valueOf(kv)) });
+    const name = keyOf(kv).slice(prefix.length);
+    const value = conn.corrupt.decode(kv, decode);
+    if (value === undefined) merged.delete(name);
+    else merged.set(name, { modRevision: kv.mod_revision, value });
   }
   if (count !== undefined && merged.size !== count) {
     const present = await keysAt(conn, 'listUnits', prefix, revision);
@@ -373,7 +366,9 @@ export async function setDesiredState(
     const unitKv = single(rangeAt(plain, 0));
     if (unitKv === undefined) return false;
     if (single(rangeAt(plain, 1)) === undefined) continue;
-    const unit = decodeUnit(key, valueOf(unitKv));
+    const unit = conn.corrupt.decode(unitKv, decodeUnit);
+    // A malformed unit record is no unit: there is nothing to set a desired state on.
+    if (unit === undefined) return false;
     const global = await conn.txn('setDesiredState', {
       compare: [compare.modified(key, unitKv.mod_revision)],
       success: [desired, ops.put(globalKey, encodeGlobal({ hash: unit.hash, desiredState: state }))],
@@ -412,9 +407,13 @@ export async function destroyUnit(conn: EtcdConnection, keys: KeyLayout, name: s
       scheduled = [];
       continue;
     }
-    const placement = decodePlacement(placementKey, valueOf(kv));
+    const placement = conn.corrupt.decode(kv, decodePlacement);
     guard = compare.modified(placementKey, kv.mod_revision);
-    scheduled = [ops.delete(placementKey), ops.delete(keys.schedule(placement.machine, name))];
+    // A malformed placement names no machine: it goes, and the engine cleans the schedule up.
+    scheduled = [
+      ops.delete(placementKey),
+      ...(placement === undefined ? [] : [ops.delete(keys.schedule(placement.machine, name))]),
+    ];
   }
   throw raceLost('destroyUnit', name);
 }
@@ -435,10 +434,9 @@ export async function listGlobalUnits(conn: EtcdConnection, keys: KeyLayout): Pr
       const unitKv = single(reads[2 * j] ?? []);
       const entryKv = single(reads[2 * j + 1] ?? []);
       if (unitKv === undefined || entryKv === undefined) return;
-      result.push({
-        unit: decodeUnit(keyOf(unitKv), valueOf(unitKv)),
-        desiredState: decodeGlobal(keyOf(entryKv), valueOf(entryKv)).desiredState,
-      });
+      const unit = conn.corrupt.decode(unitKv, decodeUnit);
+      const entry = conn.corrupt.decode(entryKv, decodeGlobal);
+      if (unit !== undefined && entry !== undefined) result.push({ unit, desiredState: entry.desiredState });
     });
   }
   return result.sort(byKey((s) => s.unit.name));
