@@ -2,6 +2,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+import { boundaries, typedBoundaries } from './eslint-boundaries.js';
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '**/*.js', '**/*.cjs'] },
   js.configs.recommended,
@@ -27,4 +29,6 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  ...boundaries,
+  ...typedBoundaries,
 );

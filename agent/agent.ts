@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the agent is being split along its jobs (presence, view, executor, publisher). */
 import { createHash } from 'node:crypto';
 
 import { Backoff } from '../lib/backoff.js';

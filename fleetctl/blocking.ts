@@ -1,4 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
+
+import { systemClock } from '../lib/clock.js';
 import { describeError } from '../lib/errors.js';
 
 /**
@@ -75,7 +77,7 @@ export async function pollUntil<T>(
   timing: BlockTiming,
   sleep: (ms: number) => Promise<unknown> = delay,
 ): Promise<WaitResult<T>> {
-  const deadline = attempts > 0 ? Date.now() + attempts * timing.attemptMs : Number.POSITIVE_INFINITY;
+  const deadline = attempts > 0 ? systemClock.now() + attempts * timing.attemptMs : Number.POSITIVE_INFINITY;
   for (let retry = 0; ; retry++) {
     let result: PollResult<T>;
     try {
@@ -86,7 +88,7 @@ export async function pollUntil<T>(
     if (result.done) return { ok: true, value: result.value };
     const why = result.why === undefined ? {} : { why: result.why };
     if (result.fatal === true) return { ok: false, timedOut: false, ...why };
-    const remaining = deadline - Date.now();
+    const remaining = deadline - systemClock.now();
     if (remaining <= 0) return { ok: false, timedOut: true, ...why };
     await sleep(Math.min(pollDelay(timing, retry), remaining));
   }

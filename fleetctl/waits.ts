@@ -1,4 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
+
+import { systemClock } from '../lib/clock.js';
 import { describeError, isFleetError } from '../lib/errors.js';
 import { isSystemdActive } from '../unit/states.js';
 import { pollUntil, type WaitResult } from './blocking.js';
@@ -95,7 +97,7 @@ function joinList<T>(
   notBefore: number,
   read: () => Promise<T>,
 ): SharedList<T> {
-  const now = Date.now();
+  const now = systemClock.now();
   if (current !== undefined) {
     if (current.started === undefined) return current;
     if (current.started >= Math.max(notBefore, now - JOIN_MS)) return current;
@@ -103,7 +105,7 @@ function joinList<T>(
   const list: SharedList<T> = {
     started: undefined,
     result: delay(GATHER_MS).then(() => {
-      list.started = Date.now();
+      list.started = systemClock.now();
       return read();
     }),
   };
@@ -139,7 +141,7 @@ async function counted<T>(ctx: Context, wait: (since: number) => Promise<T>): Pr
   const shared = sharedOf(ctx);
   shared.waiters++;
   try {
-    return await wait(Date.now());
+    return await wait(systemClock.now());
   } finally {
     shared.waiters--;
   }
@@ -220,8 +222,8 @@ export async function waitForActive(
         if (active === 'failed')
           return { done: false, fatal: true, why: `unit ${unit.name} failed${where}: ${says}; ${hint}` };
         if (active === 'inactive') {
-          inactiveSince ??= Date.now();
-          if (Date.now() - inactiveSince >= ctx.timing.attemptMs) {
+          inactiveSince ??= systemClock.now();
+          if (systemClock.now() - inactiveSince >= ctx.timing.attemptMs) {
             return {
               done: false,
               fatal: true,

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- one table of every option drives loading, --help and reloads; splitting it would split the table. */
 import {
   formatFileMode,
   formatGoDuration,

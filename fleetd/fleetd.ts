@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the composition of start, reload and stop, which share one queue and one component stack. */
 import type { SystemdManager } from '../agent/systemd-manager.js';
 import { UnitDropWatcher } from '../agent/unit-drop-watcher.js';
 import type { Clock } from '../lib/clock.js';

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the etcd3 client set-up and its fault handling (member health, keepalive streams), which must see each other. */
 import { performance } from 'node:perf_hooks';
 import { rootCertificates } from 'node:tls';
 import {
@@ -192,8 +193,7 @@ export class EtcdConnection {
           'grpc.keepalive_timeout_ms': GRPC_KEEPALIVE_TIMEOUT_MS,
         },
         // Streams (watches, lease keepalives) live for long; every unary call gets a deadline.
-        defaultCallOptions: (context) =>
-          context.isStream ? {} : { deadline: new Date(Date.now() + timeoutMs) },
+        defaultCallOptions: (context) => (context.isStream ? {} : { deadline: grpcDeadline(timeoutMs) }),
         faultHandling: {
           host: (member) => this.health.policy(member, pinned),
           watchBackoff: watchBackoff(),
@@ -256,7 +256,7 @@ export class EtcdConnection {
 
   /** Call options with one absolute deadline, shared by etcd3's retries of the call. */
   callOptions(): CallOptions {
-    return { deadline: new Date(Date.now() + this.timeoutMs) };
+    return { deadline: grpcDeadline(this.timeoutMs) };
   }
 
   /** The error every call makes after `close()`. */
@@ -416,4 +416,13 @@ export function valueOf(kv: IKeyValue): string {
 /** The single key-value of a one-key read, or undefined. */
 export function single(kvs: readonly IKeyValue[]): IKeyValue | undefined {
   return kvs[0];
+}
+
+/**
+ * A gRPC deadline `ms` from now. gRPC compares deadlines with the wall clock, so this reads the
+ * system clock even where an injected clock drives the rest of the connection (a manual clock in a
+ * test would otherwise set deadlines in the past).
+ */
+function grpcDeadline(ms: number): Date {
+  return new Date(systemClock.now() + ms);
 }

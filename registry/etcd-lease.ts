@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- one lease lifecycle (grant, keepalive streams per member, revoke) whose states must be read together. */
 import { EtcdLeaseInvalidError, castGrpcError, type ILeaseKeepAliveResponse, type Lease } from 'etcd3';
 import { Backoff } from '../lib/backoff.js';
 import { describeError, isFleetError } from '../lib/errors.js';

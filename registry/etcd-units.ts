@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- units, desired states and the incremental unit list share one paged read and its revision bookkeeping. */
 /**
  * The unit store on etcd (UnitStore, GlobalUnitStore): every write is one transaction, retried
  * when it lost a compare-and-swap race, and every read one request at one revision (two for

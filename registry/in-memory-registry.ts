@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the complete in-memory twin of every registry role, kept in one place so it passes the one contract suite. */
 import { FleetError, type FleetErrorCode } from '../lib/errors.js';
 import type { DesiredState } from '../unit/states.js';
 import { mergeMetadata, sameIncarnationHost } from './codec.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 
 import { Agent, type AgentConfig } from '../../agent/agent.js';
 import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';

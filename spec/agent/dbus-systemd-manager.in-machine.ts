@@ -5,6 +5,7 @@
  * report. Not named *.spec.ts, so the host's own test run never picks it up.
  */
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, rm, stat } from 'node:fs/promises';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, before, after } from 'mocha';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach } from 'mocha';
 
 import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';
 import { isFleetError } from '../../lib/errors.js';

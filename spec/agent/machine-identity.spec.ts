@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { expect } from 'chai';
+import { describe, it, before, after } from 'mocha';
 
 import {
   defaultRouteInterface,

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import type { BenchResult } from '../../bench/lib/report.js';
 import { fmtMs, quantile, summarize } from '../../bench/lib/stats.js';

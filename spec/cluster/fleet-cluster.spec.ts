@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, before, after, afterEach } from 'mocha';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 
 import { isFleetError } from '../../lib/errors.js';
 import type { Registry } from '../../registry/registry.js';

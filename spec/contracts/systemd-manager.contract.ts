@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { randomBytes } from 'node:crypto';
 
 import type { SystemdManager, UnitStatus } from '../../agent/systemd-manager.js';

@@ -5,6 +5,7 @@
  * `systemctl show` says on that machine, and no other machine has the unit loaded.
  */
 import { expect } from 'chai';
+import { before, after, afterEach } from 'mocha';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

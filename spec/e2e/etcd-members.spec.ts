@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, afterEach } from 'mocha';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import { runCommand } from '../../systemd-fixtures/lab/run-command.js';

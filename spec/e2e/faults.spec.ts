@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, afterEach } from 'mocha';
 import { setTimeout as delay } from 'node:timers/promises';
 
 import type { UnitStateRecord } from '../../registry/model.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, before, after, afterEach } from 'mocha';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';

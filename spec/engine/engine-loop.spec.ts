@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 
 import { Engine, type EngineConfig } from '../../engine/engine.js';
 import { ManualClock, flushMicrotasks, systemClock, type Clock } from '../../lib/clock.js';

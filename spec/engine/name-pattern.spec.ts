@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import { LoadOrder } from '../../engine/load-order.js';
 import { compileNamePattern } from '../../engine/name-pattern.js';
 import { PatternTable } from '../../engine/pattern-table.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import type { ClusterIndex } from '../../engine/cluster-index.js';
 import type { SchedulePlan } from '../../engine/schedule-plan.js';
 import { placeNewUnit, planClusterIndexed } from '../../engine/scheduler.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import type { ClusterSnapshot } from '../../engine/cluster-snapshot.js';
 import { applyChanges } from '../../engine/schedule-plan.js';
 import { placeNewUnit, planCluster, planClusterIndexed } from '../../engine/scheduler.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import type { MachineInfo, SchedulableUnit } from '../../engine/cluster-snapshot.js';
 import { planCluster } from '../../engine/scheduler.js';
 import { compact, globalUnit, job, machine, machines, run, snapshot } from './scheduler-fixtures.js';

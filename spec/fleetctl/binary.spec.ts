@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { VERSION } from '../../lib/version.js';
 import { FLEETCTL_MAIN, installFakeSsh } from './fake-ssh.js';
 import { Autopilot, Harness, M1, type RunResult } from './harness.js';

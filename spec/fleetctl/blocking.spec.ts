@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { eventually } from '../helpers/eventually.js';
 import { Autopilot, Harness, M1, M2 } from './harness.js';
 

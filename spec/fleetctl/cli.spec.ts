@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { silentLogger } from '../../lib/logger.js';
 import { VERSION } from '../../lib/version.js';
 import { ApiServer } from '../../fleetd/api/server.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { Harness, M1, M2 } from './harness.js';
 
 /** A third machine that is placed on but no longer alive (its unit state remains for a while). */

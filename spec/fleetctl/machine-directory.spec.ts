@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import type { ApiMachine, FleetClient } from '../../fleetctl/client.js';
 import { MachineDirectory } from '../../fleetctl/machines.js';

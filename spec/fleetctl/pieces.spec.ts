@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import { Command } from 'commander';
 import { blockAttempts, pollUntil } from '../../fleetctl/blocking.js';
 import { normalizeArgv } from '../../fleetctl/argv.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { FLEET_BLOCK_TIMING, pollDelay, pollUntil, type PollResult } from '../../fleetctl/blocking.js';
 

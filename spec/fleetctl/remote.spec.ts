@@ -2,6 +2,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import type { CommandRunner } from '../../fleetctl/ssh.js';
 import { installFakeSsh } from './fake-ssh.js';
 import { Harness, M1, M2, RecordingRunner, sink } from './harness.js';

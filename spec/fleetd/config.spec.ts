@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { parseCommandLine } from '../../fleetd/config-command-line.js';
 import { describeSource, formatNotice } from '../../fleetd/config-notice.js';

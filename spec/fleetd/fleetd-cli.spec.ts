@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 

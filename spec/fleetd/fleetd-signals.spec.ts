@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 import { EventEmitter } from 'node:events';
 
 import { handleSignals, type SignalTarget } from '../../fleetd/signals.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, beforeEach, afterEach } from 'mocha';
 
 import { Agent } from '../../agent/agent.js';
 import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';

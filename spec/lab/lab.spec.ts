@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it, before, after } from 'mocha';
 import { existsSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { ManualClock, systemClock } from '../../lib/clock.js';
 import { isFleetError } from '../../lib/errors.js';

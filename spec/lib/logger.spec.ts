@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
 import { createLogger, MemoryLogger } from '../../lib/logger.js';

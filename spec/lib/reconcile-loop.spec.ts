@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { Backoff } from '../../lib/backoff.js';
 import { flushMicrotasks, ManualClock } from '../../lib/clock.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { isFleetError } from '../../lib/errors.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';

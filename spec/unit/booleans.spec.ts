@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 import { isTruthyValue, parseSystemdBoolean } from '../../unit/booleans.js';
 
 describe('unit/booleans', () => {

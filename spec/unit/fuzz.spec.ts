@@ -1,3 +1,4 @@
+import { describe, it } from 'mocha';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 

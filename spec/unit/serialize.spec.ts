@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { formatProblem } from '../../unit/problems.js';
 import { serializeUnitFile, shortHash, unitFileFromOptions, unitHash } from '../../unit/serialize.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { formatProblem, type UnitProblem } from '../../unit/problems.js';
 import { MAX_LINE_BYTES, optionValues, parseUnitFile, type UnitFile } from '../../unit/unit-file.js';
