@@ -62,3 +62,21 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/**
+ * An error that retrying cannot cure until something changes (controller-runtime's
+ * `TerminalError`): a reconcile loop logs it and does not retry it with backoff; the next run comes
+ * with the next event or the safety-net interval, as after a success. Wrap with {@link terminal}.
+ */
+export class TerminalError extends Error {
+  override readonly name: string = 'TerminalError';
+
+  constructor(cause: unknown) {
+    super(describeError(cause), { cause });
+  }
+}
+
+/** Marks `err` as terminal for reconcile loops (see {@link TerminalError}). */
+export function terminal(err: unknown): TerminalError {
+  return err instanceof TerminalError ? err : new TerminalError(err);
+}

@@ -1,6 +1,6 @@
 import { Backoff } from './backoff.js';
 import type { Clock } from './clock.js';
-import { describeError, isFleetError } from './errors.js';
+import { describeError, isFleetError, TerminalError } from './errors.js';
 import type { Logger } from './logger.js';
 
 export interface ReconcileLoopOptions {
@@ -8,7 +8,8 @@ export interface ReconcileLoopOptions {
   readonly name: string;
   /**
    * One level-based reconcile: re-read the state, plan, apply. Must honour `signal` (abort as
-   * soon as it can when the loop closes). A throw is logged and retried with backoff.
+   * soon as it can when the loop closes). A throw is logged and retried with backoff, unless it is a
+   * {@link TerminalError}: that is logged and waits for the next trigger or interval.
    */
   readonly reconcile: (signal: AbortSignal) => Promise<void>;
   /** The safety-net period between runs when nothing triggers one. */
@@ -34,6 +35,10 @@ export interface ReconcileLoopOptions {
  * only coalesce into the retry. Otherwise a steady stream of events (a busy cluster) would make a
  * failing loop retry at once, over and over, and an overloaded etcd never recover. After a
  * successful run an event is handled at once.
+ *
+ * A {@link TerminalError} (controller-runtime's terminal errors) is not retried: retrying cannot
+ * help until something changes, so the loop logs it as an error and goes on as after a success,
+ * running again on the next event or after the interval.
  */
 export class ReconcileLoop {
   private readonly controller = new AbortController();
@@ -125,13 +130,22 @@ export class ReconcileLoop {
       } catch (err) {
         if (this.closed) break;
         this.failures++;
-        failed = true;
-        delay = Math.min(this.backoff.next(), this.options.intervalMs);
-        const fields = { loop: this.options.name, error: describeError(err), retryInMs: delay };
-        // A retryable failure (etcd briefly away) is expected in a cluster; anything else is a bug or
-        // a problem a human must look at.
-        if (isFleetError(err) && err.retryable) log.warn('reconcile failed; retrying', fields);
-        else log.error('reconcile failed; retrying', fields);
+        if (err instanceof TerminalError) {
+          this.backoff.reset();
+          delay = this.options.intervalMs;
+          log.error('reconcile failed; not retried until the next change', {
+            loop: this.options.name,
+            error: describeError(err),
+          });
+        } else {
+          failed = true;
+          delay = Math.min(this.backoff.next(), this.options.intervalMs);
+          const fields = { loop: this.options.name, error: describeError(err), retryInMs: delay };
+          // A retryable failure (etcd briefly away) is expected in a cluster; anything else is a bug
+          // or a problem a human must look at.
+          if (isFleetError(err) && err.retryable) log.warn('reconcile failed; retrying', fields);
+          else log.error('reconcile failed; retrying', fields);
+        }
       } finally {
         this.runs++;
         this.busy = false;

@@ -3,7 +3,7 @@ import { describe, it } from 'mocha';
 
 import { Backoff } from '../../lib/backoff.js';
 import { flushMicrotasks, ManualClock } from '../../lib/clock.js';
-import { FleetError } from '../../lib/errors.js';
+import { FleetError, terminal } from '../../lib/errors.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { ReconcileLoop } from '../../lib/reconcile-loop.js';
 
@@ -178,6 +178,62 @@ describe('lib/reconcile-loop', () => {
     await loop.close();
     await clock.advance(20_000);
     expect(runs).to.equal(1);
+  });
+
+  it('does not retry a terminal failure: the next run comes with the next event or the interval', async () => {
+    const clock = new ManualClock();
+    const logger = new MemoryLogger();
+    let runs = 0;
+    const loop = new ReconcileLoop({
+      name: 'agent',
+      intervalMs: 10_000,
+      clock,
+      logger,
+      backoff: new Backoff({ initialMs: 100, maxMs: 10_000, random: () => 0.999999 }),
+      reconcile: () => {
+        runs++;
+        if (runs === 1) return Promise.reject(terminal(new FleetError('UNIT_NAME_INVALID', 'bad name')));
+        return Promise.resolve();
+      },
+    });
+    loop.start();
+    await loop.idle();
+    expect(runs).to.equal(1);
+    expect(loop.failures).to.equal(1);
+    // No backoff retry: well past every backoff delay, nothing has run again.
+    await clock.advance(9_999);
+    await loop.idle();
+    expect(runs).to.equal(1);
+    expect(logger.records.map((r) => [r.level, r.message, r.fields.error])).to.deep.equal([
+      ['error', 'reconcile failed; not retried until the next change', 'bad name'],
+    ]);
+    // The safety-net interval runs it again, as after a success.
+    await clock.advance(1);
+    await loop.idle();
+    expect(runs).to.equal(2);
+    await loop.close();
+  });
+
+  it('runs at once on an event after a terminal failure (no backoff to wait out)', async () => {
+    const clock = new ManualClock();
+    let runs = 0;
+    const loop = new ReconcileLoop({
+      name: 't',
+      intervalMs: 10_000,
+      clock,
+      logger: new MemoryLogger(),
+      reconcile: () => {
+        runs++;
+        return runs === 1 ? Promise.reject(terminal(new Error('no'))) : Promise.resolve();
+      },
+    });
+    loop.start();
+    await loop.idle();
+    loop.trigger();
+    await flushMicrotasks();
+    await loop.idle();
+    expect(runs).to.equal(2);
+    await loop.close();
   });
 
   it('logs a non-retryable failure as an error', async () => {
