@@ -56,18 +56,55 @@ export function decodeError(why: string): ApiError {
   return new ApiError(400, DECODE_PREFIX + why);
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** A UTF-16 surrogate that is not half of a pair (`\ud800` in a JSON string). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** The offset of the first byte that does not start a valid UTF-8 sequence. */
+function firstInvalidUtf8(body: Buffer): number {
+  for (let i = 0; i < body.length;) {
+    const b = body[i] ?? 0;
+    const length =
+      b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    if (length === 0 || i + length > body.length) return i;
+    try {
+      strictUtf8.decode(body.subarray(i, i + length));
+    } catch {
+      return i;
+    }
+    i += length;
+  }
+  return body.length;
+}
+
 /**
- * Parses a request body as JSON. An empty body fails with `EOF`, as Go's decoder reports it;
- * invalid JSON with the parser's message. Both as 400 `unable to decode body: ...`.
+ * Parses a request body as JSON. The body must be valid UTF-8 (fleet stored invalid bytes as
+ * U+FFFD, changing the unit silently), and its strings must not hold lone surrogates (`\ud800`,
+ * which cannot be stored as UTF-8 either). An empty body fails with `EOF`, as Go's decoder
+ * reports it; invalid JSON with the parser's message. All as 400 `unable to decode body: ...`.
  */
 export function parseJsonBody(body: Buffer): unknown {
-  const text = body.toString('utf8');
-  if (text.trim() === '') throw decodeError('EOF');
+  let text: string;
   try {
-    return JSON.parse(text) as unknown;
+    text = strictUtf8.decode(body);
+  } catch {
+    throw decodeError(`invalid UTF-8 at byte ${firstInvalidUtf8(body)}`);
+  }
+  if (text.trim() === '') throw decodeError('EOF');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text, (_key, value: unknown) => {
+      if (typeof value === 'string' && LONE_SURROGATE.test(value)) {
+        throw new Error(
+          `string ${JSON.stringify(value)} holds a lone UTF-16 surrogate, which is not Unicode text`,
+        );
+      }
+      return value;
+    }) as unknown;
   } catch (err) {
     throw decodeError(err instanceof Error ? err.message : String(err));
   }
+  return parsed;
 }
 
 /** The JSON type of a value, for messages: `object`, `array`, `string`, `number`, `boolean`, `null`. */

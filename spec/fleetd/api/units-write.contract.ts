@@ -186,6 +186,47 @@ export function unitsWriteContract(scope: ContractScope): void {
       expect(error.message).to.match(/^unable to decode body: ./);
     });
 
+    it('answers a body with invalid UTF-8 with 400 naming the byte, and stores nothing (fleet stored U+FFFD)', async () => {
+      const json = Buffer.from(
+        '{"options":[{"section":"Service","name":"ExecStart","value":"/bin/echo X"}]}',
+      );
+      const body = Buffer.from(json);
+      body[json.indexOf('X')] = 0xff;
+      const res = await scope.api.request('PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body,
+      });
+      expect(res.body).to.equal(
+        errorJson(400, `unable to decode body: invalid UTF-8 at byte ${json.indexOf('X')}`),
+      );
+      expect(await scope.api.registry.getUnit('web.service')).to.equal(undefined);
+    });
+
+    it('answers an overlong UTF-8 encoding and a lone surrogate escape with 400, storing nothing', async () => {
+      const overlong = Buffer.concat([
+        Buffer.from('{"options":[{"section":"Service","name":"ExecStart","value":"/bin/echo '),
+        Buffer.from([0xc0, 0xaf]),
+        Buffer.from('"}]}'),
+      ]);
+      const first = await scope.api.request('PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body: overlong,
+      });
+      expect(first.status, first.body).to.equal(400);
+      const lone = await put(
+        'web.service',
+        '{"options":[{"section":"Service","name":"ExecStart","value":"/bin/echo \\ud800"}]}',
+      );
+      expect(lone.status, lone.body).to.equal(400);
+      expect(lone.body).to.contain('lone UTF-16 surrogate');
+      expect(await scope.api.registry.getUnit('web.service')).to.equal(undefined);
+      const paired = await put(
+        'web.service',
+        '{"options":[{"section":"Service","name":"ExecStart","value":"/bin/echo \\ud83d\\ude00"}]}',
+      );
+      expect(paired.status, paired.body).to.equal(201);
+    });
+
     it('matches body fields case-insensitively, as Go did', async () => {
       const res = await put('web.service', {
         Name: 'web.service',
