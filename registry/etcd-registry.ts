@@ -43,7 +43,15 @@ import type {
   UnitRecord,
   UnitStateRecord,
 } from './model.js';
-import type { ChangeListener, Leadership, MachinePresence, Registry, Subscription } from './registry.js';
+import {
+  MAX_METADATA_CHANGES,
+  type ChangeListener,
+  type Leadership,
+  type MachinePresence,
+  type MetadataChange,
+  type Registry,
+  type Subscription,
+} from './registry.js';
 
 export type { EtcdRegistryOptions, EtcdTlsOptions, RegistryStats } from './etcd-connection.js';
 
@@ -296,12 +304,31 @@ export class EtcdRegistry implements Registry {
     );
   }
 
-  /** See MachineStore; removing stores an empty value, which hides a configured key (as fleet did). */
-  async setMachineMetadata(machine: string, key: string, value: string | undefined): Promise<void> {
-    this.conn.assertOpen('setMachineMetadata');
-    await this.conn.txn('setMachineMetadata', {
-      success: [ops.put(this.keys.metadata(machine, key), encodeMetadataValue(value ?? ''))],
+  /**
+   * See MachineStore: one transaction that checks every machine's key is present; when one is
+   * not, etcd's answer (the machine keys) names the missing ones. Removing stores an empty
+   * value, which hides a configured key (as fleet did).
+   */
+  async changeMachineMetadata(changes: readonly MetadataChange[]): Promise<string[]> {
+    this.conn.assertOpen('changeMachineMetadata');
+    if (changes.length > MAX_METADATA_CHANGES) {
+      throw new FleetError(
+        'INTERNAL',
+        `at most ${MAX_METADATA_CHANGES} metadata changes at once, got ${changes.length}`,
+      );
+    }
+    if (changes.length === 0) return [];
+    const machines = [...new Set(changes.map((c) => c.machine))].sort();
+    const res = await this.conn.txn('changeMachineMetadata', {
+      compare: machines.map((m) => compare.present(this.keys.machine(m))),
+      // etcd refuses a transaction that writes one key twice: the last change of a key wins.
+      success: [
+        ...new Map(changes.map((c) => [this.keys.metadata(c.machine, c.key), c.value])).entries(),
+      ].map(([key, value]) => ops.put(key, encodeMetadataValue(value ?? ''))),
+      failure: machines.map((m) => ops.get(this.keys.machine(m))),
     });
+    if (res.succeeded) return [];
+    return machines.filter((_, i) => single(rangeAt(res, i)) === undefined);
   }
 
   // UnitStateStore -------------------------------------------------------------------------------

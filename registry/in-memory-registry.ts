@@ -11,7 +11,15 @@ import type {
   UnitRecord,
   UnitStateRecord,
 } from './model.js';
-import type { ChangeListener, Leadership, MachinePresence, Registry, Subscription } from './registry.js';
+import {
+  MAX_METADATA_CHANGES,
+  type ChangeListener,
+  type Leadership,
+  type MachinePresence,
+  type MetadataChange,
+  type Registry,
+  type Subscription,
+} from './registry.js';
 
 type Scope =
   | { readonly kind: 'units' }
@@ -442,15 +450,25 @@ export class InMemoryRegistry implements Registry {
     return this.watch({ kind: 'machines' }, onChange);
   }
 
-  setMachineMetadata(machine: string, key: string, value: string | undefined): Promise<void> {
+  changeMachineMetadata(changes: readonly MetadataChange[]): Promise<string[]> {
     return this.call(() => {
-      let m = this.apiMetadata.get(machine);
-      if (m === undefined) {
-        m = new Map();
-        this.apiMetadata.set(machine, m);
+      if (changes.length > MAX_METADATA_CHANGES)
+        throw new FleetError(
+          'INTERNAL',
+          `at most ${MAX_METADATA_CHANGES} metadata changes at once, got ${changes.length}`,
+        );
+      const missing = [...new Set(changes.map((c) => c.machine))].filter((id) => !this.machinesById.has(id));
+      if (missing.length > 0) return missing.sort();
+      for (const { machine, key, value } of changes) {
+        let m = this.apiMetadata.get(machine);
+        if (m === undefined) {
+          m = new Map();
+          this.apiMetadata.set(machine, m);
+        }
+        m.set(key, value ?? '');
       }
-      m.set(key, value ?? '');
-      this.notify({ kind: 'machines' });
+      if (changes.length > 0) this.notify({ kind: 'machines' });
+      return [];
     });
   }
 

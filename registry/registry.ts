@@ -127,9 +127,26 @@ export interface MachineStore {
   /** Live machines, metadata merged with the metadata set through the API. */
   listMachines(): Promise<MachineRecord[]>;
   watchMachines(onChange: ChangeListener): Promise<Subscription>;
-  /** Sets (or with `undefined` removes) one metadata key of a machine, through the API. */
-  setMachineMetadata(machine: string, key: string, value: string | undefined): Promise<void>;
+  /**
+   * Applies metadata changes made through the API (a value sets a key, `undefined` removes it,
+   * hiding a configured key too) all at once, and only while every machine they name is live:
+   * returns the IDs of the machines that are not (sorted), and then changes nothing. An empty
+   * answer means every change is stored. One etcd transaction: at most MAX_METADATA_CHANGES
+   * changes, naming at most as many machines (more is a programming error: `INTERNAL`).
+   */
+  changeMachineMetadata(changes: readonly MetadataChange[]): Promise<string[]>;
 }
+
+/** One metadata change of `MachineStore.changeMachineMetadata`. */
+export interface MetadataChange {
+  readonly machine: string;
+  readonly key: string;
+  /** The value to set, or undefined to remove the key. */
+  readonly value: string | undefined;
+}
+
+/** The most changes one `changeMachineMetadata` takes (etcd's default limit of transaction operations). */
+export const MAX_METADATA_CHANGES = 128;
 
 /** What agents report. */
 export interface UnitStateStore {

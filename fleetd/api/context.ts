@@ -10,7 +10,7 @@ export type ApiRegistry = Pick<
   'submitUnit' | 'getUnit' | 'listUnits' | 'setDesiredState' | 'destroyUnit'
 > &
   Pick<ScheduleStore, 'getPlacement' | 'listSchedule' | 'getUnplaceable' | 'listUnplaceable'> &
-  Pick<MachineStore, 'listMachines' | 'setMachineMetadata'> &
+  Pick<MachineStore, 'listMachines' | 'changeMachineMetadata'> &
   UnitStateStore;
 
 /** What every handler gets. */

@@ -1,9 +1,11 @@
+import { validateMachineId, validateMetadataKey, validateMetadataValue } from '../../registry/codec.js';
+import { MAX_METADATA_CHANGES } from '../../registry/registry.js';
 import type { ApiContext } from './context.js';
 import { machineEntity } from './entities.js';
 import { ApiError } from './errors.js';
 import { decodeError, fieldPath, jsonType, optionalString, parseJsonBody, readFields } from './json.js';
 import { pageFromQuery, paginate } from './pagination.js';
-import type { ApiRequest } from './request.js';
+import { requireJsonContentType, type ApiRequest } from './request.js';
 import { emptyResponse, jsonResponse, JSON_CONTENT_TYPE, type ApiResponse } from './response.js';
 
 /**
@@ -12,6 +14,7 @@ import { emptyResponse, jsonResponse, JSON_CONTENT_TYPE, type ApiResponse } from
 
 /** fleet's `metadataPathRegex`: `/<machine ID>/metadata/<key>`. */
 const METADATA_PATH = /^\/([^/]+)\/metadata\/([A-Za-z0-9_.-]+)$/;
+
 const OPS = ['add', 'remove', 'replace'] as const;
 type MetadataOpKind = (typeof OPS)[number];
 
@@ -72,8 +75,12 @@ function isOpKind(op: string): op is MetadataOpKind {
   return (OPS as readonly string[]).includes(op);
 }
 
-/** fleet's checks, in its order, with its messages. */
-function validate(op: MetadataOp): MetadataChange {
+/**
+ * fleet's checks, in its order, with its messages; then what fleet did not check: the machine ID
+ * and the key must be valid, the value one line without control characters (registry/codec.ts
+ * has the rules), since they are stored and shown by fleetctl.
+ */
+function validate(op: MetadataOp, index: number): MetadataChange {
   if (!isOpKind(op.op)) throw new ApiError(400, 'invalid op: expect add, remove, or replace');
   const match = METADATA_PATH.exec(op.path);
   const [, machine, key] = match ?? [];
@@ -81,19 +88,35 @@ function validate(op: MetadataOp): MetadataChange {
   if (op.op !== 'remove' && op.value === '') {
     throw new ApiError(400, 'invalid value: add and replace require a value');
   }
+  const problem = validateMachineId(machine) ?? validateMetadataKey(key) ?? validateMetadataValue(op.value);
+  if (problem !== undefined) throw new ApiError(400, `operation ${index}: ${problem}`);
   return { op: op.op, machine, key, value: op.value };
 }
 
 /**
- * `PATCH /machines`: a JSON array of `{op, path, value}` operations on machine metadata. Every
- * operation is validated before any is applied; then they apply in order (add and replace set the
- * key, remove hides it, even a configured one). Unknown machine IDs are accepted, as in fleet.
- * Success is 204 and, as fleet's functional tests check, carries `Content-Type: application/json`.
+ * `PATCH /machines`: a JSON array of `{op, path, value}` operations on machine metadata, sent as
+ * `application/json` (415 otherwise; fleet took any content type). Every operation is validated
+ * first; then all are applied in one transaction (add and replace set the key, remove hides it,
+ * even a configured one; a later operation on the same key wins), and only if every machine they
+ * name is live: otherwise 404 naming the machines, and nothing changes (fleet stored metadata for
+ * any ID, half of a batch when a write failed half-way). At most 128 operations (etcd's
+ * transaction limit). Success is 204 and, as fleet's functional tests check, carries
+ * `Content-Type: application/json`.
  */
 export async function patchMachines(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
+  requireJsonContentType(req);
   const changes = decodeOps(parseJsonBody(await req.body())).map(validate);
-  for (const c of changes) {
-    await ctx.registry.setMachineMetadata(c.machine, c.key, c.op === 'remove' ? undefined : c.value);
+  if (changes.length > MAX_METADATA_CHANGES) {
+    throw new ApiError(400, `at most ${MAX_METADATA_CHANGES} operations at once, got ${changes.length}`);
+  }
+  const missing = await ctx.registry.changeMachineMetadata(
+    changes.map((c) => ({ machine: c.machine, key: c.key, value: c.op === 'remove' ? undefined : c.value })),
+  );
+  if (missing.length > 0) {
+    throw new ApiError(
+      404,
+      `no live machine ${missing.map((m) => JSON.stringify(m)).join(', ')}: no metadata was changed`,
+    );
   }
   if (changes.length > 0) ctx.logger.info('machine metadata changed', { operations: changes.length });
   return emptyResponse(204, { 'Content-Type': JSON_CONTENT_TYPE });

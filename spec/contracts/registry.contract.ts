@@ -429,11 +429,34 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
 
       it('merges metadata set through the API, which wins and can remove a configured key', async () => {
         const p = await r.announceMachine(machineRecord('m1', { region: 'eu', disk: 'hdd' }), 10);
-        await r.setMachineMetadata('m1', 'disk', 'ssd');
-        await r.setMachineMetadata('m1', 'rack', '7');
-        await r.setMachineMetadata('m1', 'region', undefined);
+        await r.changeMachineMetadata([{ machine: 'm1', key: 'disk', value: 'ssd' }]);
+        await r.changeMachineMetadata([{ machine: 'm1', key: 'rack', value: '7' }]);
+        await r.changeMachineMetadata([{ machine: 'm1', key: 'region', value: undefined }]);
         expect((await r.listMachines())[0]?.metadata).to.deep.equal({ disk: 'ssd', rack: '7' });
         await p.close();
+      });
+
+      it('changes metadata all at once, and not at all when a named machine is not live', async () => {
+        const p1 = await r.announceMachine(machineRecord('m1'), 10);
+        const p2 = await r.announceMachine(machineRecord('m2'), 10);
+        const missing = await r.changeMachineMetadata([
+          { machine: 'm1', key: 'a', value: '1' },
+          { machine: 'gone', key: 'a', value: '1' },
+          { machine: 'm2', key: 'a', value: '1' },
+          { machine: 'also-gone', key: 'a', value: '1' },
+        ]);
+        expect(missing).to.deep.equal(['also-gone', 'gone']);
+        expect((await r.listMachines()).map((m) => m.metadata)).to.deep.equal([{}, {}]);
+        expect(
+          await r.changeMachineMetadata([
+            { machine: 'm1', key: 'a', value: '1' },
+            { machine: 'm2', key: 'b', value: '2' },
+            { machine: 'm1', key: 'a', value: '3' },
+          ]),
+        ).to.deep.equal([]);
+        expect((await r.listMachines()).map((m) => m.metadata)).to.deep.equal([{ a: '3' }, { b: '2' }]);
+        await p1.close();
+        await p2.close();
       });
 
       it('fires the machines watch on announce, metadata change and departure', async () => {
@@ -442,7 +465,7 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
         const p = await r.announceMachine(machineRecord('m1'), 10);
         await eventually(() => expect(c.calls()).to.be.greaterThan(0));
         let before = c.calls();
-        await r.setMachineMetadata('m1', 'k', 'v');
+        await r.changeMachineMetadata([{ machine: 'm1', key: 'k', value: 'v' }]);
         await eventually(() => expect(c.calls()).to.be.greaterThan(before));
         before = c.calls();
         await p.close();

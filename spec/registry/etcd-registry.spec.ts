@@ -175,6 +175,7 @@ describe('registry/etcd-registry', function () {
 
     it('fires each watch for its own scope only', async () => {
       const l = await lead();
+      const presence = await r.announceMachine(machineRecord('m1'), 10);
       const m1 = counter();
       const m2 = counter();
       const globals = counter();
@@ -193,7 +194,7 @@ describe('registry/etcd-registry', function () {
       await eventually(() => expect(m2.calls).to.equal(1));
       await r.submitUnit(unitRecord('plain.service'), 'launched');
       await eventually(() => expect(units.calls).to.equal(1));
-      await r.setMachineMetadata('m1', 'disk', 'ssd');
+      await r.changeMachineMetadata([{ machine: 'm1', key: 'disk', value: 'ssd' }]);
       await eventually(() => expect(machines.calls).to.equal(1));
       // Every write above has been delivered to its own watch by now (one etcd stream, in order).
       expect({ m1: m1.calls, m2: m2.calls, globals: globals.calls, units: units.calls }).to.deep.equal({
@@ -203,6 +204,7 @@ describe('registry/etcd-registry', function () {
         units: 1,
       });
       await Promise.all(subs.map((s) => s.close()));
+      await presence.close();
     });
 
     it('refuses a live machine ID with a message naming the holder', async () => {

@@ -92,11 +92,62 @@ export function machinesContract(scope: ContractScope): void {
       expect(await metadataOf('m1')).to.deep.equal({ role: 'web' });
     });
 
-    it('accepts an unknown machine ID and an empty list', async () => {
-      expect((await patch([{ op: 'add', path: '/nobody/metadata/role', value: 'web' }])).status).to.equal(
-        204,
-      );
+    it('accepts an empty list', async () => {
       expect((await patch([])).status).to.equal(204);
+    });
+
+    it('answers a machine that is not live with 404 and changes nothing, not even for live ones (fleet stored both)', async () => {
+      await scope.api.seed.machine(machineRecord('m1'));
+      const res = await patch([
+        { op: 'add', path: '/m1/metadata/role', value: 'web' },
+        { op: 'add', path: '/nobody/metadata/role', value: 'web' },
+      ]);
+      expect(res.body).to.equal(errorJson(404, 'no live machine "nobody": no metadata was changed'));
+      expect(await metadataOf('m1')).to.deep.equal({});
+      expect(await metadataOf('nobody')).to.equal(undefined);
+    });
+
+    it('applies every operation of a batch, in order, at once', async () => {
+      await scope.api.seed.machine(machineRecord('m1', { region: 'eu' }));
+      await scope.api.seed.machine(machineRecord('m2'));
+      const res = await patch([
+        { op: 'add', path: '/m1/metadata/role', value: 'web' },
+        { op: 'add', path: '/m2/metadata/role', value: 'db' },
+        { op: 'replace', path: '/m1/metadata/role', value: 'cache' },
+        { op: 'remove', path: '/m1/metadata/region' },
+      ]);
+      expect(res.status, res.body).to.equal(204);
+      expect(await metadataOf('m1')).to.deep.equal({ role: 'cache' });
+      expect(await metadataOf('m2')).to.deep.equal({ role: 'db' });
+    });
+
+    const badContentTypes: [string, Record<string, string>][] = [
+      ['text/plain', { 'Content-Type': 'text/plain' }],
+      ['no Content-Type', {}],
+      ['a form', { 'Content-Type': 'application/x-www-form-urlencoded' }],
+    ];
+    for (const [label, headers] of badContentTypes) {
+      it(`answers ${label} with 415 and changes nothing (fleet accepted any body type)`, async () => {
+        await scope.api.seed.machine(machineRecord('m1'));
+        const res = await scope.api.request('PATCH', '/fleet/v1/machines', {
+          headers,
+          body: JSON.stringify([{ op: 'add', path: '/m1/metadata/role', value: 'web' }]),
+        });
+        expect(res.status, res.body).to.equal(415);
+        expect(await metadataOf('m1')).to.deep.equal({});
+      });
+    }
+
+    it('answers more operations than one etcd transaction takes with 400', async () => {
+      await scope.api.seed.machine(machineRecord('m1'));
+      const ops = Array.from({ length: 129 }, (_, i) => ({
+        op: 'add',
+        path: `/m1/metadata/k${i}`,
+        value: 'v',
+      }));
+      const res = await patch(ops);
+      expect(res.body).to.equal(errorJson(400, 'at most 128 operations at once, got 129'));
+      expect(await metadataOf('m1')).to.deep.equal({});
     });
 
     const invalid: [string, unknown, string][] = [
@@ -141,6 +192,34 @@ export function machinesContract(scope: ContractScope): void {
         'invalid value: add and replace require a value',
       ],
       [
+        'a machine ID with a NUL',
+        [{ op: 'add', path: '/no-such-machine\u0000/metadata/role', value: 'x' }],
+        'operation 0: machine ID "no-such-machine\\u0000" has characters other than letters, digits and ._:- (or starts with one of ._:-)',
+      ],
+      [
+        'a value with a newline',
+        [
+          { op: 'remove', path: '/m1/metadata/a' },
+          { op: 'add', path: '/m1/metadata/role', value: 'web\nrole=db' },
+        ],
+        'operation 1: metadata value "web\\nrole=db" has a control character',
+      ],
+      [
+        'a value with an escape sequence',
+        [{ op: 'add', path: '/m1/metadata/role', value: '\u001b]0;owned\u0007' }],
+        'operation 0: metadata value "\\u001b]0;owned\\u0007" has a control character',
+      ],
+      [
+        'a key over 253 characters',
+        [{ op: 'add', path: `/m1/metadata/${'k'.repeat(254)}`, value: 'x' }],
+        'operation 0: metadata key is longer than 253 characters',
+      ],
+      [
+        'a value over 1024 characters',
+        [{ op: 'add', path: '/m1/metadata/k', value: 'v'.repeat(1025) }],
+        'operation 0: metadata value is longer than 1024 characters',
+      ],
+      [
         'an object body',
         { op: 'add' },
         'unable to decode body: expected the body to be a JSON array of operations, got object',
@@ -163,10 +242,12 @@ export function machinesContract(scope: ContractScope): void {
       ],
     ];
     for (const [label, body, message] of invalid) {
-      it(`answers ${label} with 400 "${message}"`, async () => {
+      it(`answers ${label} with 400 "${message.slice(0, 80)}" and changes nothing`, async () => {
+        await scope.api.seed.machine(machineRecord('m1'));
         const res = await patch(body);
         expect(res.status).to.equal(400);
         expect(res.body).to.equal(errorJson(400, message));
+        expect(await metadataOf('m1')).to.deep.equal({});
       });
     }
 
