@@ -5,7 +5,7 @@ import type { Unplaceable } from './schedule-plan.js';
 
 /**
  * Where a unit stands in the index. `inactive` and `global` units are never placed by the engine;
- * `pending` ones wait for a placement decision; `rejected` ones are part of a MachineOf or Replaces
+ * `pending` ones wait for a placement decision; `rejected` ones are left out of a MachineOf or Replaces
  * cycle and are never placed.
  */
 export type UnitStatus = 'inactive' | 'global' | 'pending' | 'placed' | 'unplaceable' | 'rejected';

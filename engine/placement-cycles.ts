@@ -7,8 +7,17 @@ import type { CycleEdge, UnplaceableCause } from './schedule-plan.js';
  * two kinds of edge: P -> F when F has MachineOf=P (F is placed after P and moves with it), and
  * X -> R when X's Replaces matches R (placing X can push R away). A cycle of such edges has no
  * stable answer: fleet deadlocked on MachineOf cycles (its docs say so) and placed an arbitrary
- * one of two units that replace each other. We reject every unit of a cycle, with a reason that
- * names it, which also guarantees that planning terminates.
+ * one of two units that replace each other.
+ *
+ * We break every cycle by leaving units out, never one that is already scheduled when that can
+ * be helped: a unit submitted later never stops or moves a running unit because of a cycle it
+ * closes (fleet's TestScheduleCircularReplace keeps the running unit). Per strongly connected
+ * group, the units are taken in order, the scheduled ones first (by name), then the others (by
+ * name); a unit is kept, together with the MachineOf peers it needs inside the group, when the
+ * kept units still form no cycle, and left out otherwise (also when a peer it needs was left
+ * out). The units left out are rejected with a reason that names the cycle and the units kept.
+ * A pure MachineOf cycle keeps nobody: each of its units needs all the others. What is kept is
+ * acyclic, so planning terminates.
  */
 
 interface Edge {
@@ -39,10 +48,15 @@ function toCycleEdge(from: UnitRec, edge: Edge): CycleEdge {
 }
 
 /**
- * Every unit on a cycle, with the cycle as an unplaceable cause (shared by the units of one
- * strongly connected group). Tarjan's algorithm, iterative, over the units that have edges.
+ * The units left out to break every cycle, each with the cycle as an unplaceable cause (shared
+ * by the units left out of one strongly connected group). `scheduled` says which units are
+ * already scheduled: they are kept first. Tarjan's algorithm, iterative, over the units that have
+ * edges.
  */
-export function findCycles(index: ClusterIndex): Map<UnitRec, UnplaceableCause> {
+export function findCycles(
+  index: ClusterIndex,
+  scheduled: (name: string) => boolean = () => false,
+): Map<UnitRec, UnplaceableCause> {
   const edges = new Map<UnitRec, Edge[]>();
   for (const rec of index.allUnits()) {
     if (!inGraph(rec)) continue;
@@ -97,7 +111,10 @@ export function findCycles(index: ClusterIndex): Map<UnitRec, UnplaceableCause> 
         if (member === frame.node) break;
       }
       const cause = describeGroup(group, edges);
-      if (cause !== undefined) for (const member of group) result.set(member, cause);
+      if (cause === undefined) continue;
+      const { kept, left } = breakGroup(group, edges, scheduled);
+      const named: UnplaceableCause = { ...cause, kept: kept.map((u) => u.name).sort(compareNames) };
+      for (const member of left) result.set(member, named);
     }
   }
   return result;
@@ -107,7 +124,7 @@ export function findCycles(index: ClusterIndex): Map<UnitRec, UnplaceableCause> 
 function describeGroup(
   group: readonly UnitRec[],
   edges: ReadonlyMap<UnitRec, Edge[]>,
-): UnplaceableCause | undefined {
+): Extract<UnplaceableCause, { kind: 'cycle' }> | undefined {
   const members = new Set(group);
   const inside: CycleEdge[] = [];
   for (const from of group) {
@@ -129,7 +146,83 @@ function describeGroup(
     constraint,
     units: group.map((u) => u.name).sort(compareNames),
     edges: inside,
+    kept: [],
   };
+}
+
+/**
+ * Which units of one strongly connected group are kept (see the file comment). Greedy and
+ * deterministic: the scheduled units first, then by name.
+ */
+function breakGroup(
+  group: readonly UnitRec[],
+  edges: ReadonlyMap<UnitRec, Edge[]>,
+  scheduled: (name: string) => boolean,
+): { kept: UnitRec[]; left: UnitRec[] } {
+  const members = new Set(group);
+  const order = [...group].sort(
+    (a, b) => Number(scheduled(b.name)) - Number(scheduled(a.name)) || compareNames(a.name, b.name),
+  );
+  const kept = new Set<UnitRec>();
+  const left = new Set<UnitRec>();
+  for (const rec of order) {
+    if (kept.has(rec) || left.has(rec)) continue;
+    const needed = peersInside(rec, members);
+    if ([...needed].some((u) => left.has(u))) {
+      left.add(rec);
+      continue;
+    }
+    const trial = new Set([...kept, ...needed]);
+    if (hasCycle(trial, edges)) left.add(rec);
+    else for (const u of needed) kept.add(u);
+  }
+  return { kept: order.filter((u) => kept.has(u)), left: order.filter((u) => left.has(u)) };
+}
+
+/** `rec` and the MachineOf peers it needs (transitively) among `members`. */
+function peersInside(rec: UnitRec, members: ReadonlySet<UnitRec>): Set<UnitRec> {
+  const byName = new Map([...members].map((u) => [u.name, u]));
+  const out = new Set<UnitRec>([rec]);
+  const todo = [rec];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    for (const peer of next.unit.fleet.machineOf) {
+      const p = byName.get(peer);
+      if (p !== undefined && !out.has(p)) {
+        out.add(p);
+        todo.push(p);
+      }
+    }
+  }
+  return out;
+}
+
+/** True when the edges among `nodes` form a cycle (a depth-first search with colours). */
+function hasCycle(nodes: ReadonlySet<UnitRec>, edges: ReadonlyMap<UnitRec, Edge[]>): boolean {
+  const done = new Set<UnitRec>();
+  const active = new Set<UnitRec>();
+  for (const root of nodes) {
+    if (done.has(root)) continue;
+    const work: { node: UnitRec; next: number }[] = [{ node: root, next: 0 }];
+    active.add(root);
+    while (work.length > 0) {
+      const frame = work[work.length - 1];
+      if (frame === undefined) break;
+      const edge = (edges.get(frame.node) ?? [])[frame.next];
+      if (edge === undefined) {
+        work.pop();
+        active.delete(frame.node);
+        done.add(frame.node);
+        continue;
+      }
+      frame.next++;
+      const to = edge.to;
+      if (!nodes.has(to) || done.has(to)) continue;
+      if (active.has(to)) return true;
+      active.add(to);
+      work.push({ node: to, next: 0 });
+    }
+  }
+  return false;
 }
 
 /** True when `rec` (just registered) lies on a cycle: a depth-first walk from it comes back. */

@@ -50,12 +50,18 @@ export class Planner {
     this.queue.push(rec);
   }
 
-  /** Step 1: rejects every unit on a MachineOf or Replaces cycle. */
-  rejectCycles(): void {
-    for (const [rec, cause] of findCycles(this.index)) {
+  /**
+   * Step 1: breaks every MachineOf or Replaces cycle, rejecting the units left out; the units for
+   * which `first` holds are kept first. Returns every unit of a cycle, kept or not.
+   */
+  rejectCycles(first: (name: string) => boolean): Set<string> {
+    const onCycles = new Set<string>();
+    for (const [rec, cause] of findCycles(this.index, first)) {
       rec.status = 'rejected';
       rec.outcome = { unit: rec.name, reason: describeUnplaceable(cause), cause };
+      if (cause.kind === 'cycle') for (const u of cause.units) onCycles.add(u);
     }
+    return onCycles;
   }
 
   /** Step 2 of the pass: decide which scheduled units stay, and join them to their machines. */

@@ -99,6 +99,8 @@ export type UnplaceableCause =
       /** Every unit of the cycle (a strongly connected group), ascending. */
       readonly units: readonly string[];
       readonly edges: readonly CycleEdge[];
+      /** The units of the cycle that are kept (placed as usual), ascending; the others are left out. */
+      readonly kept: readonly string[];
     };
 
 /** A unit that wants to run but has no machine. */
@@ -184,7 +186,7 @@ function describePeerState(state: 'missing' | 'inactive' | 'unplaceable' | 'reje
     case 'unplaceable':
       return 'could not be placed';
     case 'rejected':
-      return 'is rejected (MachineOf or Replaces cycle)';
+      return 'is left out of a MachineOf or Replaces cycle';
   }
 }
 
@@ -197,7 +199,9 @@ export function describeUnplaceable(cause: UnplaceableCause): string {
       return `no machine can run it: ${cause.exclusions.map(describeExclusion).join('; ')}`;
     case 'peer-unavailable':
       return `MachineOf peer ${cause.peer} ${describePeerState(cause.peerState)}`;
-    case 'cycle':
-      return `${cause.constraint} cycle: ${describeCycle(cause.edges)}`;
+    case 'cycle': {
+      const text = `${cause.constraint} cycle: ${describeCycle(cause.edges)}`;
+      return cause.kept.length === 0 ? text : `${text}; kept ${formatList(cause.kept, 3)}`;
+    }
   }
 }

@@ -10,9 +10,10 @@ import type { SchedulePlan } from './schedule-plan.js';
  * clock, no randomness.
  *
  * One pass:
- * 1. Units on a MachineOf or Replaces cycle are rejected with a reason naming the cycle (fleet
- *    deadlocked on MachineOf cycles and launched an arbitrary one of two units replacing each
- *    other).
+ * 1. MachineOf and Replaces cycles are broken (placement-cycles.ts): units are left out, with a
+ *    reason naming the cycle, until none is left; scheduled units are kept first, then by name,
+ *    so a new unit never unschedules a running one by closing a cycle (fleet deadlocked on
+ *    MachineOf cycles and launched an arbitrary one of two units replacing each other).
  * 2. Every scheduled unit is checked where it is, in name order. It is unscheduled when it no
  *    longer exists, is global, has desired state `inactive`, is rejected, its machine went away,
  *    or that machine no longer satisfies MachineID, MachineMetadata or MachineOf. Of two units
@@ -56,17 +57,38 @@ export function planCluster(snapshot: ClusterSnapshot): SchedulePlan {
  * plan was written in full; after any other change (or a failed write) it plans again.
  */
 export function planClusterIndexed(snapshot: ClusterSnapshot): { plan: SchedulePlan; index: ClusterIndex } {
+  // Cycles keep the scheduled units first. A unit kept that then finds no machine is not
+  // scheduled after the plan, so planning that result again would keep another one: plan again
+  // with the units the plan leaves placed first, until those agree (at most a few rounds, only
+  // when there are cycles), so that planning the result again changes nothing.
+  let first = (name: string): boolean => snapshot.schedule.has(name);
+  for (let round = 1; ; round++) {
+    const { plan, index, onCycles } = planOnce(snapshot, first);
+    if (onCycles.size === 0 || round >= MAX_CYCLE_ROUNDS) return { plan, index };
+    const placed = new Set([...onCycles].filter((name) => index.placement(name) !== undefined));
+    if ([...onCycles].every((name) => placed.has(name) === first(name))) return { plan, index };
+    first = (name) => placed.has(name);
+  }
+}
+
+/** Plans for a cycle-breaking order never gets past this many rounds (see planClusterIndexed). */
+const MAX_CYCLE_ROUNDS = 4;
+
+function planOnce(
+  snapshot: ClusterSnapshot,
+  first: (name: string) => boolean,
+): { plan: SchedulePlan; index: ClusterIndex; onCycles: Set<string> } {
   const index = new ClusterIndex(snapshot.machines);
   index.registerAll(snapshot.units);
   const planner = new Planner(index, false);
-  planner.rejectCycles();
+  const onCycles = planner.rejectCycles(first);
   planner.adoptSchedule(snapshot.schedule);
   planner.applyPlacedReplaces();
   planner.countGlobals();
   planner.checkPlacedPeers();
   for (const rec of index.allUnits()) if (rec.status === 'pending') planner.enqueue(rec);
   planner.run();
-  return { plan: planner.result('all'), index };
+  return { plan: planner.result('all'), index, onCycles };
 }
 
 /**

@@ -616,6 +616,39 @@ describe('e2e: fleetctl scenarios on three machines', function () {
     await e().settle({ [old]: { state: 'absent' }, [replacer]: { state: 'absent' } });
   });
 
+  it('keeps the running unit when a new unit closes a Replaces cycle with it (fleet TestScheduleCircularReplace)', async () => {
+    const a = 'circ-a.service';
+    const b = 'circ-b.service';
+    // Both may run only on m2, and each replaces the other: only one can run.
+    await e().ok([
+      'start',
+      await write(a, serviceFile({ fleet: ['MachineMetadata=host=m2', `Replaces=${b}`] })),
+    ]);
+    await e().settle({ [a]: { state: 'active/running', on: ['m2'] } });
+    const pid = (await e().mainPids([a])).get(a)!.pid;
+    await e().ok([
+      'start',
+      '--no-block',
+      await write(b, serviceFile({ fleet: ['MachineMetadata=host=m2', `Replaces=${a}`] })),
+    ]);
+    const reason = `Replaces cycle: ${a} replaces ${b}, ${b} replaces ${a}; kept ${a}`;
+    await eventually(async () => expect(await e().registry().getUnplaceable(b)).to.equal(reason), {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      description: `${b} to be left out of the cycle`,
+    });
+    expect(await e().unitFile(b)).to.include({ dstate: 'launched', target: '-' });
+    // The engine reconciles every second here: look a few times that nothing moves.
+    for (let i = 0; i < 5; i++) {
+      await e().check({ [a]: { state: 'active/running', on: ['m2'] }, [b]: { state: 'absent' } });
+      expect((await e().mainPids([a])).get(a)?.pid, `${a} MainPID`).to.equal(pid);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    figure(`circular Replaces: ${a} kept running on m2 (MainPID ${pid}), ${b} left out`);
+    await e().destroy([a, b]);
+    await e().settle({ [a]: { state: 'absent' }, [b]: { state: 'absent' } });
+  });
+
   it('leaves no unit and no unit file behind once every unit is destroyed', async () => {
     const left = await e().listUnitFiles();
     expect(left.map((f) => f.unit)).to.deep.equal([]);

@@ -281,7 +281,7 @@ describe('engine/scheduler', () => {
         unplaceable: {
           a: 'MachineOf cycle: a follows b, b follows a',
           b: 'MachineOf cycle: a follows b, b follows a',
-          c: 'MachineOf peer a is rejected (MachineOf or Replaces cycle)',
+          c: 'MachineOf peer a is left out of a MachineOf or Replaces cycle',
         },
         changes: ['-a@m1', '-b@m1'],
       },
@@ -504,30 +504,68 @@ describe('engine/scheduler', () => {
         changes: ['-old@m1', '-side@m1', '+new@m1', '+old@m2', '+side@m2'],
       },
       {
-        title: 'rejects two units that replace each other, scheduled or not',
-        machines: machines('m1', 'm2'),
-        units: [job('a', { replaces: ['b'] }), job('b', { replaces: ['a'] }), job('c')],
+        title: 'keeps the running unit of two that replace each other, and rejects the new one',
+        // fleet's TestScheduleCircularReplace: a runs alone, then b comes; both may run only on m1.
+        machines: [machine('m1', { pin: 'yes' }), machine('m2')],
+        units: [
+          job('a', { replaces: ['b'], metadata: { pin: 'yes' } }),
+          job('b', { replaces: ['a'], metadata: { pin: 'yes' } }),
+        ],
         schedule: { a: 'm1' },
-        expect: { c: 'm1' },
-        unplaceable: {
-          a: 'Replaces cycle: a replaces b, b replaces a',
-          b: 'Replaces cycle: a replaces b, b replaces a',
-        },
-        changes: ['-a@m1', '+c@m1'],
+        expect: { a: 'm1' },
+        unplaceable: { b: 'Replaces cycle: a replaces b, b replaces a; kept a' },
+        changes: [],
       },
       {
-        title: 'rejects a longer Replaces cycle',
+        title: 'keeps the running unit of a cycle even when the new one comes first by name',
+        machines: [machine('m1', { pin: 'yes' }), machine('m2')],
+        units: [
+          job('a', { replaces: ['b'], metadata: { pin: 'yes' } }),
+          job('b', { replaces: ['a'], metadata: { pin: 'yes' } }),
+        ],
+        schedule: { b: 'm1' },
+        expect: { b: 'm1' },
+        unplaceable: { a: 'Replaces cycle: a replaces b, b replaces a; kept b' },
+        changes: [],
+      },
+      {
+        title: 'keeps the first by name of two units that replace each other when neither is scheduled',
+        machines: machines('m1', 'm2'),
+        units: [job('b', { replaces: ['a'] }), job('a', { replaces: ['b'] }), job('c')],
+        expect: { a: 'm1', c: 'm2' },
+        unplaceable: { b: 'Replaces cycle: a replaces b, b replaces a; kept a' },
+      },
+      {
+        title: 'keeps the first by name of two scheduled units that come to replace each other',
+        machines: machines('m1', 'm2'),
+        units: [job('a', { replaces: ['b'] }), job('b', { replaces: ['a'] })],
+        schedule: { a: 'm1', b: 'm2' },
+        expect: { a: 'm1' },
+        unplaceable: { b: 'Replaces cycle: a replaces b, b replaces a; kept a' },
+        changes: ['-b@m2'],
+      },
+      {
+        title: 'leaves out as few units of a longer Replaces cycle as it can, the last by name',
         machines: machines('m1'),
         units: [job('a', { replaces: ['b'] }), job('b', { replaces: ['c'] }), job('c', { replaces: ['a'] })],
-        expect: {},
+        // a and b are kept; a pushes b, which has nowhere else to go.
+        expect: { a: 'm1' },
         unplaceable: {
-          a: 'Replaces cycle: a replaces b, b replaces c, c replaces a',
-          b: 'Replaces cycle: a replaces b, b replaces c, c replaces a',
-          c: 'Replaces cycle: a replaces b, b replaces c, c replaces a',
+          b: 'no machine can run it: Replaces b of a excludes m1',
+          c: 'Replaces cycle: a replaces b, b replaces c, c replaces a; kept a, b',
         },
       },
       {
-        title: 'rejects a cycle mixing Replaces and MachineOf',
+        title: 'keeps the scheduled units of a longer cycle and leaves out the new one',
+        machines: machines('m1', 'm2', 'm3'),
+        units: [job('a', { replaces: ['b'] }), job('b', { replaces: ['c'] }), job('c', { replaces: ['a'] })],
+        schedule: { b: 'm1', c: 'm2' },
+        expect: { b: 'm1', c: 'm2' },
+        unplaceable: { a: 'Replaces cycle: a replaces b, b replaces c, c replaces a; kept b, c' },
+        changes: [],
+      },
+      {
+        title: 'keeps the running units of a cycle mixing Replaces and MachineOf, and leaves out the new one',
         machines: machines('m1'),
         // y would push r, which x follows, which y follows: y would push itself away.
         units: [
@@ -537,11 +575,44 @@ describe('engine/scheduler', () => {
           job('z'),
         ],
         schedule: { r: 'm1', x: 'm1' },
-        expect: { z: 'm1' },
+        expect: { r: 'm1', x: 'm1', z: 'm1' },
         unplaceable: {
-          r: 'MachineOf and Replaces cycle: x follows r, y replaces r, y follows x',
-          x: 'MachineOf and Replaces cycle: x follows r, y replaces r, y follows x',
-          y: 'MachineOf and Replaces cycle: x follows r, y replaces r, y follows x',
+          y: 'MachineOf and Replaces cycle: x follows r, y replaces r, y follows x; kept r, x',
+        },
+      },
+      {
+        title: 'keeps a new follower out of a mixed cycle before the peer it follows, whatever the names',
+        machines: machines('m1', 'm2'),
+        // b follows a and replaces it: keeping b would need a, and together they form the cycle.
+        units: [job('a'), job('b', { machineOf: ['a'], replaces: ['a'] })],
+        expect: { a: 'm1' },
+        unplaceable: { b: 'MachineOf and Replaces cycle: b replaces a, b follows a; kept a' },
+      },
+      {
+        title: 'leaves out a unit whose MachineOf peer is left out of the cycle',
+        machines: machines('m1', 'm2'),
+        // q runs; a and q replace each other, so a is left out, and b, which follows a, with it.
+        units: [
+          job('a', { replaces: ['q'] }),
+          job('b', { machineOf: ['a'], replaces: ['q'] }),
+          job('q', { replaces: ['a'] }),
+        ],
+        schedule: { q: 'm1' },
+        expect: { q: 'm1' },
+        unplaceable: {
+          a: 'MachineOf and Replaces cycle: a replaces q, b follows a, b replaces q, q replaces a; kept q',
+          b: 'MachineOf and Replaces cycle: a replaces q, b follows a, b replaces q, q replaces a; kept q',
+        },
+      },
+      {
+        title: 'runs one instance of a template whose instances replace each other, the scheduled one',
+        machines: machines('m1', 'm2'),
+        units: ['app@1', 'app@2', 'app@3'].map((n) => job(n, { replaces: ['app@*'] })),
+        schedule: { 'app@2': 'm2' },
+        expect: { 'app@2': 'm2' },
+        unplaceable: {
+          'app@1': /^Replaces cycle: app@1 replaces app@2, .*; kept app@2$/,
+          'app@3': /^Replaces cycle: app@1 replaces app@2, .*; kept app@2$/,
         },
       },
       {
