@@ -14,7 +14,7 @@ import { systemClock } from '../lib/clock.js';
 import { silentLogger } from '../lib/logger.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import type { UnitRecord } from '../registry/model.js';
-import { startEtcd } from '../spec/helpers/etcd-harness.js';
+import { startEtcd } from '../systemd-fixtures/etcd/etcd-harness.js';
 import { saveResult, runBench } from './lib/report.js';
 import { benchUnit } from './lib/units.js';
 

@@ -16,7 +16,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { repoRoot } from '../spec/helpers/repo-root.js';
+import { repoRoot } from '../systemd-fixtures/repo-root.js';
 import { resultsDir, type BenchResult } from './lib/report.js';
 import { convergenceChart, renderResultsMarkdown } from './render.js';
 

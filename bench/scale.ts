@@ -24,7 +24,7 @@ import { decodeUnitState } from '../registry/codec.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { KeyLayout } from '../registry/keys.js';
 import type { UnitRecord } from '../registry/model.js';
-import { startEtcd, type EtcdInstance } from '../spec/helpers/etcd-harness.js';
+import { startEtcd, type EtcdInstance } from '../systemd-fixtures/etcd/etcd-harness.js';
 import { counterDelta, etcdCounters, requestCount } from './lib/lab-metrics.js';
 import { saveResult, type ResultTable, type TargetCheck, runBench } from './lib/report.js';
 import { benchUnit } from './lib/units.js';

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { repoRoot } from '../../spec/helpers/repo-root.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /** One row of a target check: what was measured against what we promised. */
 export interface TargetCheck {

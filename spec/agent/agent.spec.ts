@@ -13,7 +13,7 @@ import type { MachineRecord, UnitRecord } from '../../registry/model.js';
 import { formatProblem } from '../../unit/problems.js';
 import { isTemplate } from '../../unit/unit-name.js';
 import { parseUnit } from '../../unit/unit.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
 
 /** A unit record from unit-file text. */

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { DbusSystemdManager } from '../../agent/dbus-systemd-manager.js';
 import { isFleetError } from '../../lib/errors.js';
 import { CONTRACT_UNITS, systemdManagerContract } from '../contracts/systemd-manager.contract.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 const run = promisify(execFile);
 const SYSTEM_BUS_SOCKET = '/run/dbus/system_bus_socket';

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { describe, it, before, after } from 'mocha';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 
 import {
   escapeBusLabel,
@@ -9,9 +8,10 @@ import {
   unitNameFromObjectPath,
 } from '../../agent/dbus-systemd-manager.js';
 import { Lab } from '../../systemd-fixtures/lab/lab.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /** The repository (this file runs from dist/spec/agent/): bound into the machine at /opt/fleet-ts. */
-const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const REPO_ROOT = repoRoot();
 const IN_MACHINE_SUITE = '/opt/fleet-ts/dist/spec/agent/dbus-systemd-manager.in-machine.js';
 
 /** The parts of mocha's JSON report this spec reads. */

@@ -4,7 +4,7 @@ import { describe, it, beforeEach } from 'mocha';
 import { InMemorySystemdManager } from '../../agent/in-memory-systemd-manager.js';
 import { isFleetError } from '../../lib/errors.js';
 import { CONTRACT_UNITS, systemdManagerContract } from '../contracts/systemd-manager.contract.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 systemdManagerContract('InMemorySystemdManager', () => {
   const manager = new InMemorySystemdManager();

@@ -18,7 +18,7 @@ import { ManualClock } from '../../lib/clock.js';
 import { MemoryLogger, type LogRecord } from '../../lib/logger.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
 import type { UnitRecord } from '../../registry/model.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
 import { unitText } from '../helpers/unit-builders.js';
 

@@ -9,7 +9,7 @@ import type { EtcdRegistry } from '../../registry/etcd-registry.js';
 import { FleetCluster } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { isClean } from '../../systemd-fixtures/lab/lab-leftovers.js';
 import { Lab } from '../../systemd-fixtures/lab/lab.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 /** The machine IDs in fleetctl's `list-machines --full --no-legend` output. */
 function listedIds(stdout: string): string[] {

@@ -3,7 +3,7 @@ import { describe, it, beforeEach, afterEach } from 'mocha';
 
 import { isFleetError } from '../../lib/errors.js';
 import type { Registry } from '../../registry/registry.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
 /** What one contract run needs: a fresh, empty registry, and more clients of the same store. */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 
 import type { SystemdManager, UnitStatus } from '../../agent/systemd-manager.js';
 import { isFleetError } from '../../lib/errors.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 /** What one contract test needs: a manager over a systemd, with an empty units directory. */
 export interface SystemdContractSubject {

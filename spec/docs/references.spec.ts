@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
 
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /**
  * The repository stands alone: whoever clones it can follow every reference in its code and docs.

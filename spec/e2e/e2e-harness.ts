@@ -19,7 +19,7 @@ import {
   type FleetctlOptions,
   type MachineRef,
 } from '../../systemd-fixtures/cluster/fleet-cluster.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 /** fleetctl as installed in every machine (the repository is bound at /opt/fleet-ts). */
 export const MACHINE_FLEETCTL = ['node', '/opt/fleet-ts/dist/fleetctl/main.js'];

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 import type { FleetCluster } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { runCommand } from '../../systemd-fixtures/lab/run-command.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 const SSHD = '/usr/sbin/sshd';
 /** Inside each machine: host key, authorized keys and configuration. */

@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import type { UnitStateRecord } from '../../registry/model.js';
 import type { ClusterMachine } from '../../systemd-fixtures/cluster/fleet-cluster.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { figure, seconds, serviceFile, useE2eCluster, type UnitExpectation } from './e2e-harness.js';
 
 /** fleet.conf agent_ttl of this cluster: a machine silent this long is dead. */

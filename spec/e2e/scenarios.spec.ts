@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { MACHINE_FLEETCTL, figure, onlyMachine, serviceFile, useE2eCluster } from './e2e-harness.js';
 import { LabSsh } from './e2e-sshd.js';
 

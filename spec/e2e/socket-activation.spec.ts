@@ -4,18 +4,18 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { UnitRecord } from '../../registry/model.js';
 import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
 import { formatProblem } from '../../unit/problems.js';
 import { parseUnit } from '../../unit/unit.js';
-import { startEtcd, type EtcdInstance } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /** The repository (this file runs from dist/spec/e2e/): bound into every machine at /opt/fleet-ts. */
-const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const REPO_ROOT = repoRoot();
 const SERVICE_FILE = join(REPO_ROOT, 'fleetd/units/fleetd.service');
 
 const ECHO_PORT = 7001;

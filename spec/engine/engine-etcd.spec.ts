@@ -6,8 +6,8 @@ import { systemClock } from '../../lib/clock.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { MachinePresence } from '../../registry/registry.js';
-import { useEtcd } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { useEtcd } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitRecord } from '../helpers/registry-builders.js';
 
 /** Engines against a real etcd, each with its own client as separate fleetds would have. */

@@ -9,7 +9,7 @@ import type { UnitRecord } from '../../registry/model.js';
 import type { MachinePresence } from '../../registry/registry.js';
 import { formatProblem } from '../../unit/problems.js';
 import { parseUnit } from '../../unit/unit.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitRecord } from '../helpers/registry-builders.js';
 
 /** A socket unit record listening on `port`, with extra [Socket] and [X-Fleet] lines. */

@@ -8,7 +8,7 @@ import { encodeMachine } from '../../registry/codec.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import { KeyLayout } from '../../registry/keys.js';
 import { run } from '../../fleetctl/program.js';
-import { useEtcd } from '../helpers/etcd-harness.js';
+import { useEtcd } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { Harness, M1, M2, sink } from './harness.js';
 
 /** True when the file exists. */

@@ -3,16 +3,16 @@ import { describe, it, before, after, afterEach } from 'mocha';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
-import { startEtcd, type EtcdInstance } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /** The repository (this file runs from dist/spec/fleetd/): bound into every machine at /opt/fleet-ts. */
-const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const REPO_ROOT = repoRoot();
 /** The unit file fleet-ts ships, installed as it is: it runs /opt/fleet-ts/dist/fleetd/main.js. */
 const SERVICE_FILE = join(REPO_ROOT, 'fleetd/units/fleetd.service');
 

@@ -15,7 +15,7 @@ import { ManualClock, systemClock, type Clock } from '../../lib/clock.js';
 import { FleetError, isFleetError } from '../../lib/errors.js';
 import { MemoryLogger } from '../../lib/logger.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
 
 const MACHINE = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';

@@ -5,16 +5,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { isFleetError } from '../../lib/errors.js';
 import { isClean } from '../../systemd-fixtures/lab/lab-leftovers.js';
 import { isAlive } from '../../systemd-fixtures/lab/lab-processes.js';
 import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /** The repository (this file runs from dist/spec/lab/): bound into machines at /opt/fleet-ts. */
-const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const REPO_ROOT = repoRoot();
 
 /** Lists systemd's units over D-Bus from inside a machine, as `[[name, activeState], ...]`. */
 const LIST_UNITS_SCRIPT = `

@@ -6,7 +6,7 @@ import { ESLint, type Linter } from 'eslint';
 import { before, describe, it } from 'mocha';
 import tseslint from 'typescript-eslint';
 
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /**
  * The boundaries in eslint-boundaries.js are rules the build keeps, not prose: each is shown here

@@ -4,8 +4,8 @@ import { afterEach, beforeEach, describe, it } from 'mocha';
 import { isFleetError } from '../../lib/errors.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { Leadership } from '../../registry/registry.js';
-import { useEtcd, type EtcdHandle, type EtcdInstance } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { useEtcd, type EtcdHandle, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 let prefixes = 0;
 

@@ -4,8 +4,8 @@ import { afterEach, describe, it } from 'mocha';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import { KEEPALIVES_PER_TTL } from '../../registry/etcd-lease.js';
 import type { Leadership } from '../../registry/registry.js';
-import { useEtcd } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { useEtcd } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord } from '../helpers/registry-builders.js';
 
 /** etcd's own count of LeaseKeepAlive messages received and LeaseKeepAlive streams started. */

@@ -14,7 +14,7 @@ import {
 } from '../../registry/codec.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { MachinePresence } from '../../registry/registry.js';
-import { useEtcd } from '../helpers/etcd-harness.js';
+import { useEtcd } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { httpClient } from '../helpers/http.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 

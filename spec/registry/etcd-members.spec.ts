@@ -3,8 +3,8 @@ import { expect } from 'chai';
 import { afterEach, beforeEach, describe, it } from 'mocha';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { MachinePresence, Subscription } from '../../registry/registry.js';
-import { freeze, useEtcdCluster, type EtcdInstance } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import { freeze, useEtcdCluster, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitState } from '../helpers/registry-builders.js';
 
 const MACHINES = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];

@@ -6,8 +6,13 @@ import { EtcdRegistry, type EtcdRegistryOptions } from '../../registry/etcd-regi
 import { EtcdPresence } from '../../registry/etcd-presence.js';
 import type { Leadership } from '../../registry/registry.js';
 import { registryContract } from '../contracts/registry.contract.js';
-import { freeze, useEtcd, type EtcdHandle, type EtcdInstance } from '../helpers/etcd-harness.js';
-import { eventually } from '../helpers/eventually.js';
+import {
+  freeze,
+  useEtcd,
+  type EtcdHandle,
+  type EtcdInstance,
+} from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
 let prefixes = 0;

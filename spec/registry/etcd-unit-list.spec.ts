@@ -5,7 +5,7 @@ import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import { keyOf, valueOf } from '../../registry/etcd-connection.js';
 import { PAGE_KEYS, readPrefix } from '../../registry/etcd-units.js';
 import type { StoredUnit } from '../../registry/model.js';
-import { useEtcd } from '../helpers/etcd-harness.js';
+import { useEtcd } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
 /** What a fresh registry (no earlier read to build on) lists: the reference. */

@@ -4,7 +4,7 @@ import { describe, it } from 'mocha';
 import { isFleetError } from '../../lib/errors.js';
 import { InMemoryRegistry } from '../../registry/in-memory-registry.js';
 import { registryContract } from '../contracts/registry.contract.js';
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
 registryContract('InMemoryRegistry', () => {

@@ -7,7 +7,7 @@ import type { FleetOptions } from '../../unit/fleet-options.js';
 import { formatProblem } from '../../unit/problems.js';
 import { serializeUnitFile } from '../../unit/serialize.js';
 import { parseUnit } from '../../unit/unit.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /**
  * The unit-file fixtures under systemd-fixtures/units, checked one `it` per file.

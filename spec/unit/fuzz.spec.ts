@@ -10,7 +10,7 @@ import { parseUnitFile } from '../../unit/unit-file.js';
 import { isTemplate, validateUnitName } from '../../unit/unit-name.js';
 import { parseUnit, type Unit } from '../../unit/unit.js';
 import { Random } from '../helpers/random.js';
-import { repoRoot } from '../helpers/repo-root.js';
+import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
 /**
  * Fuzzing the unit parser: over 100,000 seeded inputs (random bytes, mutated fixture files, random

@@ -5,7 +5,8 @@ import { describeError, FleetError } from '../../lib/errors.js';
 import { isClean } from '../lab/lab-leftovers.js';
 import { Lab } from '../lab/lab.js';
 import { pollUntil } from '../lab/poll.js';
-import { FleetCluster, repoRoot, type ClusterMachine } from './fleet-cluster.js';
+import { repoRoot } from '../repo-root.js';
+import { FleetCluster, type ClusterMachine } from './fleet-cluster.js';
 
 /**
  * The quick start's local cluster from a shell (`scripts/cluster` wraps it): `up` boots a

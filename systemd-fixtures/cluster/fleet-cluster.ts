@@ -1,6 +1,5 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
@@ -9,6 +8,7 @@ import { isAlive } from '../lab/lab-processes.js';
 import { defaultStateDir as defaultLabStateDir } from '../lab/lab-state.js';
 import { Lab, type ExecOptions, type LabMachine, type MachineRef } from '../lab/lab.js';
 import { pollUntil } from '../lab/poll.js';
+import { repoRoot } from '../repo-root.js';
 import { runCommand, STANDARD_PATH, type CommandResult } from '../lab/run-command.js';
 import { apiRequest, type ApiReply } from './api-request.js';
 import { ClusterEtcd, planEtcd } from './cluster-etcd.js';
@@ -552,16 +552,4 @@ export class FleetCluster {
       running: m.pid1 !== undefined && isAlive(m.pid1),
     };
   }
-}
-
-/** The repository root: the nearest directory above this file with a package.json. */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir)
-      throw new FleetError('INTERNAL', `No package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
 }

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'mocha';
 import { MemoryLogger } from '../../../lib/logger.js';
 import { ApiServer } from '../../../fleetd/api/server.js';
 import { EtcdRegistry } from '../../../registry/etcd-registry.js';
-import { findFreePort, useEtcd } from '../../helpers/etcd-harness.js';
+import { findFreePort, useEtcd } from '../../../systemd-fixtures/etcd/etcd-harness.js';
 import { httpRequest } from '../../helpers/http.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 import { apiContract } from './api.contract.js';

@@ -11,7 +11,7 @@ import { MemoryLogger, silentLogger } from '../../../lib/logger.js';
 import { ApiServer, type ApiServerOptions } from '../../../fleetd/api/server.js';
 import { InMemoryRegistry } from '../../../registry/in-memory-registry.js';
 import type { StoredUnit } from '../../../registry/model.js';
-import { eventually } from '../../helpers/eventually.js';
+import { eventually } from '../../../systemd-fixtures/eventually.js';
 import { httpRequest, type HttpTarget } from '../../helpers/http.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 import { tempDir } from './api-harness.js';

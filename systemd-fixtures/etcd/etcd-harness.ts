@@ -25,7 +25,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before } from 'mocha';
 import { Etcd3, type IOptions } from 'etcd3';
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
-import { eventually } from './eventually.js';
+import { eventually } from '../eventually.js';
 
 /** How to start etcd. Every field is optional. */
 export interface EtcdOptions {
@@ -142,7 +142,8 @@ const TUNING_FLAGS: [string, string][] = [
  */
 export async function startEtcd(options: EtcdOptions = {}): Promise<EtcdInstance> {
   const [member] = await launch(1, options);
-  return member!;
+  if (member === undefined) throw new FleetError('INTERNAL', 'launching one etcd member returned none');
+  return member;
 }
 
 /**

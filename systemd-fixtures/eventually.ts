@@ -3,7 +3,7 @@
  * passes, so a test waits exactly as long as the system needs and no longer.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { FleetError, describeError } from '../../lib/errors.js';
+import { FleetError, describeError } from '../lib/errors.js';
 
 /** How long `eventually` keeps trying, and how often. */
 export interface EventuallyOptions {

@@ -14,8 +14,8 @@ import {
   useEtcd,
   type EtcdCluster,
   type EtcdInstance,
-} from './etcd-harness.js';
-import { eventually } from './eventually.js';
+} from '../../systemd-fixtures/etcd/etcd-harness.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 
 /** Stops whatever a test started, also when the test failed half-way. */
 function tracker(): { add<T extends EtcdInstance | EtcdCluster>(started: T): T } {
@@ -265,7 +265,7 @@ describe('etcd harness', function () {
   });
 
   describe('cleanup when the process ends', function () {
-    const harnessUrl = new URL('./etcd-harness.js', import.meta.url).href;
+    const harnessUrl = new URL('../../systemd-fixtures/etcd/etcd-harness.js', import.meta.url).href;
 
     /** Runs a node child that starts etcd and then does `then`; resolves with what it printed and how it ended. */
     function childStartingEtcd(then: 'forget it' | 'wait for a signal', name: string) {
