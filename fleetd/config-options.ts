@@ -303,7 +303,9 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     name: 'api_allow_plain_http',
     defaultText: 'false',
     metavar: 'BOOL',
-    meaning: 'allow api_tcp without TLS, only on a loopback host (127.0.0.1, ::1, localhost)',
+    meaning:
+      'allow api_tcp without TLS, only on a loopback host (127.0.0.1, ::1, localhost); WARNING: then every local user, ' +
+      'and every container sharing the network namespace, has full control of the cluster (logged at start-up)',
     reload: 'api',
     parse: parseBoolean,
     format: yesNo,

@@ -175,6 +175,12 @@ export class ApiServer {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : options.port;
     this.log.info('api listening', { host: options.host, port, tls: options.tls !== undefined });
+    if (options.tls === undefined) {
+      this.log.warn(
+        'API served over plain HTTP without authentication: every local user and every container in this network namespace can reach it',
+        { host: options.host, port, access: 'full control of the cluster' },
+      );
+    }
     return { port };
   }
 

@@ -190,6 +190,20 @@ describe('fleetd/api server', () => {
       expect(res.status).to.equal(200);
     });
 
+    it('warns at start-up that plain HTTP gives every local user full control', async () => {
+      const logger = new MemoryLogger();
+      const { port } = await server({ logger }).listenTcp({
+        host: '127.0.0.1',
+        port: 0,
+        allowPlainHttpOnLoopback: true,
+      });
+      const warnings = logger.records.filter((r) => r.level === 'warn');
+      expect(warnings.map((r) => r.message)).to.deep.equal([
+        'API served over plain HTTP without authentication: every local user and every container in this network namespace can reach it',
+      ]);
+      expect(warnings[0]?.fields).to.include({ host: '127.0.0.1', port });
+    });
+
     it('accepts localhost as loopback', async () => {
       const { port } = await server().listenTcp({
         host: 'localhost',
