@@ -215,6 +215,54 @@ export class FleetClient {
     return this.list(`${API}/units`, 'units', toUnit);
   }
 
+  /**
+   * A unit's `systemctl status` or journal on a machine, through fleetd (`GET
+   * /units/<name>/status` or `/journal`, a fleet-ts extension): text goes to `write` as it
+   * arrives; resolves with the program's exit status. Throws `ApiError` for an HTTP error (504:
+   * the machine did not answer) and `API_ERROR` with the target's message when it failed there.
+   */
+  async unitOutput(
+    name: string,
+    kind: 'status' | 'journal',
+    params: Readonly<Record<string, string | undefined>>,
+    write: (text: string) => void,
+  ): Promise<number> {
+    let pending = '';
+    let exit: number | undefined;
+    let failure: string | undefined;
+    const take = (line: string): void => {
+      if (line === '') return;
+      let o: unknown;
+      try {
+        o = JSON.parse(line);
+      } catch {
+        failure ??= `fleetd sent a malformed output line: ${line.slice(0, 100)}`;
+        return;
+      }
+      if (!isRecord(o)) return;
+      if (typeof o.text === 'string') write(o.text);
+      else if (typeof o.exit === 'number') exit = o.exit;
+      else if (typeof o.error === 'string') failure ??= o.error;
+    };
+    const res = await this.transport.stream(
+      `${API}/units/${escapeSegment(name)}/${kind}${query(params)}`,
+      (text) => {
+        pending += text;
+        let nl = pending.indexOf('\n');
+        while (nl !== -1) {
+          take(pending.slice(0, nl));
+          pending = pending.slice(nl + 1);
+          nl = pending.indexOf('\n');
+        }
+      },
+    );
+    if (res.status !== 200) throw decodeError(res);
+    take(pending);
+    if (failure !== undefined) throw new FleetError('API_ERROR', failure);
+    if (exit === undefined) throw new FleetError('API_ERROR', `the answer for ${name} ended early`);
+    return exit;
+  }
+
   /** One unit, or undefined when fleetd says 404 (`GET /units/<name>`). */
   async getUnit(name: string): Promise<ApiUnit | undefined> {
     const res = await this.transport.request('GET', `${API}/units/${escapeSegment(name)}${query({})}`);

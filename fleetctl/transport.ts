@@ -236,6 +236,78 @@ export class Transport {
     });
   }
 
+  /**
+   * A GET whose 200 answer streams: resolves with the status once the answer is complete; a 200
+   * body goes to `onData` as it arrives (no deadline once it started; it may follow a journal),
+   * any other status's body is returned. Rejects with `API_UNREACHABLE` as `request` does, and
+   * when the connection breaks mid-way.
+   */
+  stream(path: string, onData: (text: string) => void): Promise<RawResponse> {
+    const { endpoint, timeoutMs } = this.options;
+    const headers: http.OutgoingHttpHeaders = { accept: 'application/x-ndjson, application/json' };
+    const base = endpoint.kind === 'unix' ? '' : endpoint.url.pathname.replace(/\/+$/, '');
+    const fullPath = base + path;
+    const requestOptions: http.RequestOptions = { method: 'GET', path: fullPath, headers, agent: this.agent };
+    if (endpoint.kind === 'unix') {
+      requestOptions.socketPath = endpoint.socketPath;
+      requestOptions.host = 'localhost';
+    } else {
+      requestOptions.host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
+      requestOptions.port = endpoint.url.port === '' ? undefined : Number(endpoint.url.port);
+    }
+    this.options.debug?.(`HTTP GET ${endpoint.display.replace(/\/+$/, '')}${fullPath} (streamed)`);
+    const send =
+      endpoint.kind === 'https' && this.options.tunnel === undefined ? https.request : http.request;
+    return new Promise<RawResponse>((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string, cause?: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(
+          new FleetError(
+            'API_UNREACHABLE',
+            `cannot reach fleetd at ${endpoint.display} (${why}); is fleetd running?`,
+            {
+              retryable: true,
+              cause,
+            },
+          ),
+        );
+      };
+      const req = send(requestOptions, (res) => {
+        clearTimeout(timer);
+        const ok = res.statusCode === 200;
+        const decoder = new TextDecoder();
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => {
+          if (ok) onData(decoder.decode(c, { stream: true }));
+          else chunks.push(c);
+        });
+        res.on('error', (err) => {
+          fail(describeError(err), err);
+        });
+        res.on('aborted', () => {
+          fail('the connection broke while the answer streamed');
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          if (ok) onData(decoder.decode());
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+        });
+      });
+      const timer = setTimeout(() => {
+        fail(`GET ${fullPath} timed out after ${timeoutMs / 1000}s, see --request-timeout`);
+        req.destroy();
+      }, timeoutMs);
+      req.on('error', (err) => {
+        fail(describeError(err), err);
+      });
+      req.end();
+    });
+  }
+
   /** Closes pooled connections (and the tunnel processes behind them). Idempotent. */
   close(): void {
     this.agent.destroy();

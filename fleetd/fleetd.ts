@@ -1,9 +1,11 @@
 /* eslint-disable max-lines -- the composition of start, reload and stop, which share one queue and one component stack. */
 import type { SystemdManager } from '../agent/systemd-manager.js';
 import { UnitDropWatcher } from '../agent/unit-drop-watcher.js';
+import { unitOutputHandler } from '../agent/unit-output.js';
 import type { Clock } from '../lib/clock.js';
 import { FleetError, describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { Subscription } from '../registry/registry.js';
 import { diffConfig, type ConfigChange, type FleetdConfig } from './config.js';
 import { formatGoDuration } from './config-values.js';
 import type {
@@ -74,6 +76,8 @@ interface Stack {
   api?: FleetdApi;
   agent?: FleetdAgent;
   dropWatcher?: FleetdUnitDropWatcher;
+  /** Answers status and journal requests for this machine (agent/unit-output.ts). */
+  outputResponder?: Subscription;
   engine?: FleetdEngine;
   metricsListener?: MetricsListener;
 }
@@ -339,6 +343,13 @@ export class Fleetd {
       agentTtl: formatGoDuration(config.agentTtlMs),
     });
 
+    try {
+      stack.outputResponder = await registry.serveOutput(machineId, unitOutputHandler(this.log));
+    } catch (err) {
+      // Everything else works without it: status and journal of this machine's units fail.
+      this.log.error('cannot answer status and journal requests', { error: describeError(err) });
+    }
+
     this.throwIfStopping();
     if (config.unitDropDir === '') {
       this.log.info('unit drop folder disabled (unit_drop_dir is empty)');
@@ -458,6 +469,10 @@ export class Fleetd {
     if (stack.dropWatcher !== undefined) {
       const dropWatcher = stack.dropWatcher;
       await this.closeOne('unit drop-folder watcher (its units stay)', () => dropWatcher.close());
+    }
+    if (stack.outputResponder !== undefined) {
+      const responder = stack.outputResponder;
+      await this.closeOne('status and journal responder', () => responder.close());
     }
     if (stack.agent !== undefined) {
       const agent = stack.agent;

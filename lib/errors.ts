@@ -14,6 +14,7 @@ export type FleetErrorCode =
   | 'REGISTRY_UNAVAILABLE'
   | 'REGISTRY_CORRUPT'
   | 'MACHINE_ID_IN_USE'
+  | 'MACHINE_UNREACHABLE'
   // agent/: the local systemd and fleet's unit files
   | 'SYSTEMD_UNAVAILABLE'
   | 'SYSTEMD_FAILED'

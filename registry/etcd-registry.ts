@@ -32,7 +32,9 @@ import { EtcdPresence } from './etcd-presence.js';
 import { applySchedule } from './etcd-schedule.js';
 import * as units from './etcd-units.js';
 import { MAX_CAS_ATTEMPTS, byKey, raceLost } from './etcd-units.js';
+import { EtcdOutputRelay } from './etcd-output-relay.js';
 import { EtcdWatch, type WatchScope } from './etcd-watch.js';
+import type { OutputChunk, OutputHandler, OutputRequest } from './output-relay.js';
 import { KeyLayout } from './keys.js';
 import type {
   MachineRecord,
@@ -79,9 +81,12 @@ export class EtcdRegistry implements Registry {
   /** What listUnits read last, so the next one reads only what changed. */
   private readonly unitList = new units.UnitListCache();
 
+  private readonly relay: EtcdOutputRelay;
+
   constructor(options: EtcdRegistryOptions) {
     this.conn = new EtcdConnection(options);
     this.keys = new KeyLayout(this.conn.prefix);
+    this.relay = new EtcdOutputRelay(this.conn, this.keys);
     this.election = new EtcdElection(this.conn, this.keys.leader, this.leaderships);
   }
 
@@ -93,6 +98,18 @@ export class EtcdRegistry implements Registry {
   /** Request counts, in total and per operation. */
   stats(): RegistryStats {
     return this.conn.stats();
+  }
+
+  // OutputRelay (etcd-output-relay.ts) --------------------------------------------------------
+
+  requestOutput(machine: string, request: OutputRequest, signal: AbortSignal): AsyncIterable<OutputChunk> {
+    this.conn.assertOpen('requestOutput');
+    return this.relay.requestOutput(machine, request, signal);
+  }
+
+  serveOutput(machine: string, handler: OutputHandler): Promise<Subscription> {
+    this.conn.assertOpen('serveOutput');
+    return this.relay.serveOutput(machine, handler);
   }
 
   // UnitStore ----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import type {
   UnitRecord,
   UnitStateRecord,
 } from './model.js';
+import { InMemoryOutputRelay } from './in-memory-output-relay.js';
+import type { OutputChunk, OutputHandler, OutputRequest } from './output-relay.js';
 import {
   MAX_METADATA_CHANGES,
   type ChangeListener,
@@ -519,6 +521,19 @@ export class InMemoryRegistry implements Registry {
 
   currentLeader(): Promise<string | undefined> {
     return this.call(() => this.leader?.candidate);
+  }
+
+  // OutputRelay ----------------------------------------------------------------------------------
+
+  /** The relay between machines of this registry; `relay.unreachable` is its fault control. */
+  readonly relay = new InMemoryOutputRelay();
+
+  requestOutput(machine: string, request: OutputRequest, signal: AbortSignal): AsyncIterable<OutputChunk> {
+    return this.relay.requestOutput(machine, request, signal);
+  }
+
+  serveOutput(machine: string, handler: OutputHandler): Promise<Subscription> {
+    return this.relay.serveOutput(machine, handler);
   }
 
   // Lifecycle ------------------------------------------------------------------------------------

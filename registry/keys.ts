@@ -14,6 +14,8 @@
  * | metadata/<machine>/<key>     | metadata set through the API           | API        | until removed        |
  * | state/<name>/<machine>       | load/active/sub state, hash, time      | agent      | agent's lease        |
  * | engine/leader                | the leading engine's machine ID        | engines    | leader's lease       |
+ * | relay/<machine>/<id>         | a status or journal request            | API        | requester's lease    |
+ * | relay-answer/<id>/<seq>      | one chunk of its answer                | agent      | answerer's lease     |
  *
  * `schedule/<machine>/` is what one agent watches (with `global/`), so a submission wakes one
  * agent, not the cluster. `placement/<name>` is the reverse index the engine writes in the same
@@ -86,6 +88,21 @@ export class KeyLayout {
   }
   get leader(): string {
     return `${this.prefix}engine/leader`;
+  }
+  /** The requests addressed to one machine (what its agent watches). */
+  relayRequests(machine: string): string {
+    return `${this.prefix}relay/${machine}/`;
+  }
+  relayRequest(machine: string, id: string): string {
+    return `${this.prefix}relay/${machine}/${id}`;
+  }
+  /** The chunks of one answer. */
+  relayAnswers(id: string): string {
+    return `${this.prefix}relay-answer/${id}/`;
+  }
+  /** Chunk `seq` of an answer (zero-padded so keys sort in order), or `alive` for the liveness key. */
+  relayAnswer(id: string, seq: number | 'alive'): string {
+    return `${this.prefix}relay-answer/${id}/${seq === 'alive' ? 'alive' : String(seq).padStart(9, '0')}`;
   }
 
   /** The last path segment of a key under `base` (a unit name or machine ID). */

@@ -175,9 +175,18 @@ export interface LeaderElection {
   currentLeader(): Promise<string | undefined>;
 }
 
+import type { OutputRelay } from './output-relay.js';
+
 /** Everything, for the composition root; components take the narrow roles above. */
 export interface Registry
-  extends UnitStore, GlobalUnitStore, ScheduleStore, MachineStore, UnitStateStore, LeaderElection {
+  extends
+    UnitStore,
+    GlobalUnitStore,
+    ScheduleStore,
+    MachineStore,
+    UnitStateStore,
+    LeaderElection,
+    OutputRelay {
   /** Closes watches, presences and connections. Idempotent. */
   close(): Promise<void>;
 }

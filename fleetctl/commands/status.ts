@@ -3,32 +3,36 @@ import { describeError } from '../../lib/errors.js';
 import { mangleUnitName } from '../../unit/unit-name.js';
 import type { Context } from '../context.js';
 import { defineCommand, onRun } from '../define.js';
-import { intFlag, intValue } from '../flags.js';
+import { boolFlag, flagSet, intFlag, intValue } from '../flags.js';
 import { runOnMachine } from '../ssh.js';
 import { isGlobalUnit } from '../unit-data.js';
 
 /**
- * `fleetctl status UNIT...`: `systemctl status -l <unit>` on the unit's machine, over ssh or
- * locally when that machine is this host. For a global unit (where fleet did nothing) it runs on
- * every machine that reports the unit, each output headed by `Unit X on <machine>:`.
+ * `fleetctl status UNIT...`: `systemctl status` of the unit on its machine, through fleetd's API
+ * (any fleetd relays it to the unit's machine, so no ssh is needed), or over ssh with `--ssh` as
+ * fleet did. For a global unit it shows every machine that reports the unit, each output headed
+ * by `Unit X on <machine>:`.
  */
 export function registerStatus(program: Command, ctx: Context): void {
   const cmd = defineCommand(program, {
     name: 'status',
     summary: 'Output the status of one or more units in the cluster',
-    usage: '[--ssh-port=N] UNIT...',
+    usage: '[--ssh [--ssh-port=N]] UNIT...',
     description: [
       'Output the status of one or more units currently running in the cluster.',
       'Supports glob matching of units in the current working directory or matches',
       'previously started units.',
       '',
-      'The status is "systemctl status -l UNIT" run on the unit\'s machine over SSH (with',
-      'the system ssh client, as --ssh-username, --ssh-port, --tunnel etc. say), or run',
-      'directly when that machine is this host. For a global unit it runs on every',
+      'The status is "systemctl status" of the unit on its machine. fleetd on that',
+      'machine runs it and any fleetd relays it, so this works wherever the API can be',
+      'reached, without ssh. With --ssh, "systemctl status -l UNIT" runs over SSH instead',
+      '(the system ssh client, as --ssh-username, --ssh-port, --tunnel etc. say), or',
+      'directly when the machine is this host. For a global unit it shows every',
       'machine that reports the unit.',
       '',
       'The exit status is that of systemctl (3 for a unit that is not active), 255 when',
-      'ssh fails, or 1 when a unit does not exist or is not loaded.',
+      'ssh fails, or 1 when a unit does not exist or is not loaded, or its machine does',
+      'not answer.',
       '',
       'Show status of a single unit:',
       '\tfleetctl status foo.service',
@@ -37,7 +41,8 @@ export function registerStatus(program: Command, ctx: Context): void {
       '\tfleetctl status myservice/*',
     ].join('\n'),
   });
-  intFlag(cmd, '--ssh-port <port>', 'Connect to remote hosts over SSH using this TCP port.', 22);
+  boolFlag(cmd, '--ssh', 'Run systemctl over SSH (as fleet did) instead of through fleetd.');
+  intFlag(cmd, '--ssh-port <port>', 'With --ssh: connect to remote hosts over SSH using this TCP port.', 22);
   onRun(cmd, ctx, async (args) => {
     if (args.length === 0) {
       ctx.err('No units given');
@@ -45,6 +50,7 @@ export function registerStatus(program: Command, ctx: Context): void {
     }
     const client = ctx.client();
     const sshPort = intValue(cmd, 'sshPort', 22);
+    const overSsh = flagSet(cmd, 'ssh');
     let exitCode = 0;
     let printed = false;
     const run = async (machineId: string, name: string, header?: string): Promise<void> => {
@@ -52,11 +58,15 @@ export function registerStatus(program: Command, ctx: Context): void {
       printed = true;
       if (header !== undefined) ctx.out(header);
       try {
-        const code = await runOnMachine(ctx, {
-          machineId,
-          command: ['systemctl', 'status', '-l', name],
-          sshPort,
-        });
+        const code = overSsh
+          ? await runOnMachine(ctx, {
+              machineId,
+              command: ['systemctl', 'status', '-l', name],
+              sshPort,
+            })
+          : await client.unitOutput(name, 'status', { machineID: machineId }, (text) => {
+              ctx.write(text);
+            });
         if (exitCode === 0) exitCode = code;
       } catch (err) {
         ctx.err(describeError(err));

@@ -1,4 +1,5 @@
 import type { Logger } from '../../lib/logger.js';
+import type { OutputRelay } from '../../registry/output-relay.js';
 import type { MachineStore, ScheduleStore, UnitStateStore, UnitStore } from '../../registry/registry.js';
 
 /**
@@ -11,7 +12,8 @@ export type ApiRegistry = Pick<
 > &
   Pick<ScheduleStore, 'getPlacement' | 'listSchedule' | 'getUnplaceable' | 'listUnplaceable'> &
   Pick<MachineStore, 'listMachines' | 'changeMachineMetadata'> &
-  UnitStateStore;
+  UnitStateStore &
+  Pick<OutputRelay, 'requestOutput'>;
 
 /** What every handler gets. */
 export interface ApiContext {

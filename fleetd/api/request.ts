@@ -10,6 +10,8 @@ export interface ApiRequest {
   readonly headers: Readonly<Record<string, readonly string[] | undefined>>;
   /** Reads the whole body; 413 when it is larger than the server's limit. Call at most once. */
   body(): Promise<Buffer>;
+  /** Aborts when the client goes away before the response is complete. */
+  readonly signal: AbortSignal;
 }
 
 /**

@@ -8,6 +8,11 @@ export interface ApiResponse {
   readonly status: number;
   /** The body; absent for responses without one (201, 204). */
   readonly body?: string;
+  /**
+   * A body streamed as it is produced (chunked), instead of `body`; the server stops reading it
+   * (calls `return`) when the client goes away.
+   */
+  readonly stream?: AsyncIterable<string>;
   readonly headers?: Readonly<Record<string, string>>;
 }
 

@@ -5,6 +5,7 @@ import { listMachines, patchMachines } from './machines.js';
 import type { ApiRequest } from './request.js';
 import type { ApiResponse } from './response.js';
 import { getState, listStates } from './state.js';
+import { getUnitOutput } from './unit-output.js';
 import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
 
 /**
@@ -17,6 +18,7 @@ import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
  * | `/fleet/v1/machines`       | GET, PATCH       |
  * | `/fleet/v1/units`          | GET              |
  * | `/fleet/v1/units/<name>`   | GET, PUT, DELETE |
+ * | `/fleet/v1/units/<name>/status`, `.../journal` | GET: the unit's output on its machine (unit-output.ts) |
  * | `/fleet/v1/state`          | GET              |
  * | `/fleet/v1/state/<name>`   | GET              |
  * | `/metrics`                 | GET: Prometheus text format (404 when the server has no metrics) |
@@ -102,6 +104,14 @@ function unitItem(name: string): Resource {
   };
 }
 
+function unitOutput(name: string, kind: 'status' | 'journal'): Resource {
+  return {
+    name: `units/<name>/${kind}`,
+    methods: { GET: (ctx, req) => getUnitOutput(ctx, req, name, kind) },
+    notAllowed: ONLY_GET,
+  };
+}
+
 function stateItem(name: string): Resource {
   return { name: 'state/<name>', methods: { GET: (ctx) => getState(ctx, name) }, notAllowed: ONLY_GET };
 }
@@ -120,6 +130,10 @@ function resolve(segments: readonly string[]): Resource | undefined {
   if (api === undefined) return undefined;
   const [collection, item, ...extra] = api;
   if (collection === undefined) return ROOT;
+  if (collection === 'units' && item !== undefined && item !== '' && extra.length === 1) {
+    const [sub] = extra;
+    return sub === 'status' || sub === 'journal' ? unitOutput(item, sub) : undefined;
+  }
   if (extra.length > 0 || item === '') return undefined;
   switch (collection) {
     case 'units':

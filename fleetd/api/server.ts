@@ -280,17 +280,23 @@ export class ApiServer {
       if (!this.ready() && resource !== 'metrics') throw new ApiError(503, UNAVAILABLE_MESSAGE);
       if (routed === undefined) throw routeFailure;
       const { handler } = routed;
+      const gone = new AbortController();
+      res.once('close', () => {
+        if (!res.writableFinished) gone.abort();
+      });
       const request: ApiRequest = {
         method,
         query,
         headers: req.headersDistinct,
         body: () => readRequestBody(req, this.maxBodyBytes),
+        signal: gone.signal,
       };
       response = await handler(this.ctx, request);
     } catch (err) {
       response = this.failure(err, method, path);
     }
-    this.write(res, response);
+    if (response.stream !== undefined) await this.writeStream(res, response, response.stream);
+    else this.write(res, response);
     const seconds = (performance.now() - started) / 1000;
     this.metrics.apiRequest(resource, method, response.status, seconds);
     const durationMs = Math.round(seconds * 1000 * 1000) / 1000;
@@ -304,6 +310,28 @@ export class ApiServer {
       this.log.warn('api registry unavailable', { method, path, error: describeError(err) });
     else this.log.error('api request failed', { method, path, error: describeError(err) });
     return errorResponse(status, message);
+  }
+
+  /** Writes a streamed body as it comes (chunked), stopping when the client goes away. */
+  private async writeStream(
+    res: http.ServerResponse,
+    response: ApiResponse,
+    stream: AsyncIterable<string>,
+  ): Promise<void> {
+    const headers: Record<string, string | number> = { Server: `fleetd/${VERSION}`, ...response.headers };
+    if (this.closing !== undefined) headers.Connection = 'close';
+    res.writeHead(response.status, headers);
+    res.flushHeaders();
+    try {
+      for await (const piece of stream) {
+        if (res.destroyed) break;
+        if (!res.write(piece))
+          await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+      }
+    } catch (err) {
+      this.log.warn('api stream failed', { error: describeError(err) });
+    }
+    res.end();
   }
 
   private write(res: http.ServerResponse, response: ApiResponse): void {

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
 import { createHash, randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { eventually } from '../../systemd-fixtures/eventually.js';
+import { FLEETCTL_MAIN } from '../fleetctl/fake-ssh.js';
 import { MACHINE_FLEETCTL, figure, onlyMachine, serviceFile, useE2eCluster } from './e2e-harness.js';
 import { LabSsh } from './e2e-sshd.js';
 
@@ -267,6 +269,98 @@ describe('e2e: fleetctl scenarios on three machines', function () {
     await e().destroy([unit]);
   });
 
+  it('shows status and journal of units on other machines through fleetd from the host, without ssh', async () => {
+    const unit = 'relayed.service';
+    const global = 'relayed-global.service';
+    const marker = `relayed-marker-${randomBytes(4).toString('hex')}`;
+    const ticking = `echo ${marker}; while :; do echo tick-$$(date +%%s%%N); sleep 0.2; done`;
+    await e().ok(['start', await write(unit, serviceFile({ description: 'relayed', before: ticking }))]);
+    await e().ok([
+      'start',
+      await write(global, serviceFile({ fleet: ['Global=true'], before: `echo ${marker}` })),
+    ]);
+    const placed = await e().settle({
+      [unit]: { state: 'active/running' },
+      [global]: { state: 'active/running', count: 3 },
+    });
+    // Ask a fleetd on another machine than the unit's: the request goes through etcd.
+    const home = onlyMachine(placed, unit);
+    const via = e().cluster.machines.find((m) => m.shortName !== home)!.shortName;
+    const status = await e().fleetctl(['status', unit], via);
+    expect(status.code, status.stderr).to.equal(0);
+    expect(status.stdout).to.match(/^● relayed\.service - relayed$/m);
+    expect(status.stdout).to.match(/^\s+Active: active \(running\)/m);
+
+    await eventually(
+      async () => {
+        const journal = await e().fleetctl(['journal', '--lines', '5000', '--output', 'cat', unit], via);
+        expect(journal.code, journal.stderr).to.equal(0);
+        expect(journal.stdout.split('\n')).to.include(marker);
+      },
+      { timeoutMs: 5_000, intervalMs: 200, description: 'the marker in the relayed journal' },
+    );
+    const three = await e().fleetctl(['journal', '--lines', '3', '--output', 'cat', unit], via);
+    expect(three.stdout.trimEnd().split('\n'), three.stdout).to.have.length(3);
+
+    // --follow streams new lines as they come, and ends when fleetctl is interrupted.
+    const follower = spawn(
+      process.execPath,
+      [
+        FLEETCTL_MAIN,
+        '--endpoint',
+        e().cluster.endpoint(via),
+        'journal',
+        '-f',
+        '--lines',
+        '0',
+        '--output',
+        'cat',
+        unit,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let followed = '';
+    follower.stdout.on('data', (b: Buffer) => (followed += b.toString()));
+    const started = Date.now();
+    try {
+      await eventually(() => expect(followed.match(/^tick-\d+$/gm)?.length ?? 0).to.be.at.least(3), {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+        description: 'three new lines streamed by journal -f',
+      });
+      figure(`journal -f through the relay: 3 new lines after ${Date.now() - started} ms`);
+    } finally {
+      follower.kill('SIGINT');
+    }
+    await new Promise((resolve) => follower.once('close', resolve));
+    await eventually(
+      async () => {
+        const left = await e().cluster.exec(home, ['pgrep', '-f', 'journalctl --unit=relayed']);
+        expect(left.stdout, 'journalctl -f on the unit machine ends with the requester').to.equal('');
+      },
+      { timeoutMs: 15_000, intervalMs: 250, description: 'the followed journalctl to end' },
+    );
+
+    // A global unit: status and journal from every machine, each under a heading.
+    const globalStatus = await e().fleetctl(['status', global], via);
+    expect(globalStatus.code, globalStatus.stderr).to.equal(0);
+    expect(globalStatus.stdout.match(/Active: active \(running\)/g)).to.have.length(3);
+    await eventually(
+      async () => {
+        const globalJournal = await e().fleetctl(
+          ['journal', '--lines', '50', '--output', 'cat', global],
+          via,
+        );
+        expect(globalJournal.code, globalJournal.stderr).to.equal(0);
+        for (const m of e().cluster.machines)
+          expect(globalJournal.stdout).to.include(`Unit ${global} on ${m.machineId.slice(0, 8)}.../${m.ip}:`);
+        expect(globalJournal.stdout.split('\n').filter((l) => l === marker)).to.have.length(3);
+      },
+      { timeoutMs: 5_000, intervalMs: 200, description: 'the marker in the journal on every machine' },
+    );
+    await e().destroy([unit, global]);
+  });
+
   it('shows status and journal of units on other machines over ssh from the host', async () => {
     const unit = 'remote.service';
     const global = 'remote-global.service';
@@ -293,6 +387,7 @@ describe('e2e: fleetctl scenarios on three machines', function () {
         '--known-hosts-file',
         knownHosts,
         'status',
+        '--ssh',
         unit,
       ]);
       if (existsSync('/usr/bin/ssh')) {
@@ -314,13 +409,13 @@ describe('e2e: fleetctl scenarios on three machines', function () {
       const env = { env: ssh.env };
       const { pid } = (await e().mainPids([unit])).get(unit)!;
 
-      const status = await e().fleetctl([...flags, 'status', unit], 'm1', env);
+      const status = await e().fleetctl([...flags, 'status', '--ssh', unit], 'm1', env);
       expect(status.code, status.stderr).to.equal(0);
       expect(status.stdout).to.match(/^● remote\.service - remote$/m);
       expect(status.stdout).to.match(new RegExp(`^\\s+Main PID: ${pid} \\(sleep\\)$`, 'm'));
 
       const journal = await e().fleetctl(
-        [...flags, 'journal', '--lines', '20', '--output', 'cat', unit],
+        [...flags, 'journal', '--ssh', '--lines', '20', '--output', 'cat', unit],
         'm1',
         env,
       );
@@ -328,7 +423,7 @@ describe('e2e: fleetctl scenarios on three machines', function () {
       expect(journal.stdout.split('\n')).to.include(marker);
 
       // A global unit's status runs on every machine that reports it, each under a heading.
-      const globalStatus = await e().fleetctl([...flags, 'status', global], 'm2', env);
+      const globalStatus = await e().fleetctl([...flags, 'status', '--ssh', global], 'm2', env);
       expect(globalStatus.code, globalStatus.stderr).to.equal(0);
       for (const m of e().cluster.machines) {
         expect(globalStatus.stdout).to.include(`Unit ${global} on ${m.machineId.slice(0, 8)}.../${m.ip}:`);
@@ -353,6 +448,7 @@ describe('e2e: fleetctl scenarios on three machines', function () {
           '--known-hosts-file',
           join(dir().dir, 'ssh', 'empty_known_hosts'),
           'status',
+          '--ssh',
           unit,
         ],
         'm1',

@@ -99,7 +99,7 @@ describe('the built fleetctl binary', () => {
     await h.place('hello.service', M1);
     await h.report('hello.service', M1);
     const r = await fleetctl(
-      ['--tunnel', 'bastion:2022', 'status', 'hello.service'],
+      ['--tunnel', 'bastion:2022', 'status', '--ssh', 'hello.service'],
       { ...env, ...fake.env },
       h.dir,
     );

@@ -51,10 +51,10 @@ describe('fleetctl with a forged machine record', () => {
     const refusal = `Machine ${M1} has an invalid address "-oProxyCommand=touch `;
 
     for (const args of [
-      ['status', 'hello.service'],
-      ['status', 'g.service'],
-      ['journal', 'hello.service'],
-      ['journal', '--sudo', 'hello.service'],
+      ['status', '--ssh', 'hello.service'],
+      ['status', '--ssh', 'g.service'],
+      ['journal', '--ssh', 'hello.service'],
+      ['journal', '--ssh', '--sudo', 'hello.service'],
       ['ssh', 'hello.service'],
       ['ssh', '-m', M1.slice(0, 6), '--', 'uptime'],
       ['ssh', '--unit', 'hello.service', '--', 'uptime'],

@@ -50,7 +50,11 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
   describe('status', () => {
     it("runs systemctl status -l over ssh on the unit's machine and passes its exit status on", async () => {
       const runner = new RecordingRunner(3);
-      expect(await h.run(['status', 'hello'], { runner })).to.deep.equal({ code: 3, stdout: '', stderr: '' });
+      expect(await h.run(['status', '--ssh', 'hello'], { runner })).to.deep.equal({
+        code: 3,
+        stdout: '',
+        stderr: '',
+      });
       expect(runner.calls).to.deep.equal([
         { command: 'ssh', args: [...sshTo('10.0.0.1'), 'systemctl', 'status', '-l', 'hello.service'] },
       ]);
@@ -68,6 +72,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
           '--known-hosts-file',
           '/tmp/kh',
           'status',
+          '--ssh',
           '--ssh-port',
           '2222',
           'hello.service',
@@ -97,7 +102,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
 
     it('takes the ssh settings from FLEETCTL_* variables too', async () => {
       const runner = new RecordingRunner();
-      await h.run(['status', 'hello.service'], {
+      await h.run(['status', '--ssh', 'hello.service'], {
         runner,
         env: {
           FLEETCTL_SSH_USERNAME: 'admin',
@@ -121,14 +126,14 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
       const idFile = path.join(h.dir, 'machine-id');
       await writeFile(idFile, `${M1}\n`);
       const runner = new RecordingRunner();
-      await h.run(['status', 'hello.service'], { runner, machineIdFile: idFile });
+      await h.run(['status', '--ssh', 'hello.service'], { runner, machineIdFile: idFile });
       expect(runner.calls).to.deep.equal([{ command: 'systemctl', args: ['status', '-l', 'hello.service'] }]);
     });
 
     it('runs on every machine that reports a global unit, each with a header', async () => {
       const out = sink();
       const runner = new RecordingRunner(0, '● g.service\n', out.stream);
-      const r = await h.run(['status', 'g.service'], { runner });
+      const r = await h.run(['status', '--ssh', 'g.service'], { runner });
       expect(r.code).to.equal(0);
       expect(r.stdout).to.equal(
         'Unit g.service on a1b2c3d4.../10.0.0.1:\n\nUnit g.service on f0e1d2c3.../10.0.0.2:\n',
@@ -138,7 +143,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
 
     it("uses fleet's messages for missing and unloaded units, and exits 1", async () => {
       const runner = new RecordingRunner();
-      expect(await h.run(['status', 'nope.service', 'idle.service'], { runner })).to.deep.equal({
+      expect(await h.run(['status', '--ssh', 'nope.service', 'idle.service'], { runner })).to.deep.equal({
         code: 1,
         stdout: '',
         stderr: 'Unit nope.service does not exist.\nUnit idle.service does not appear to be loaded.\n',
@@ -148,7 +153,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
 
     it('exits 1 when ssh cannot be run at all', async () => {
       const failing: CommandRunner = { run: () => Promise.reject(new Error('spawn ssh ENOENT')) };
-      expect(await h.run(['status', 'hello.service'], { runner: failing })).to.deep.equal({
+      expect(await h.run(['status', '--ssh', 'hello.service'], { runner: failing })).to.deep.equal({
         code: 1,
         stdout: '',
         stderr: 'Unable to SSH to remote host: cannot run ssh: spawn ssh ENOENT\n',
@@ -157,7 +162,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
 
     it('spawns the system ssh client and shows what the remote systemctl printed', async () => {
       const fake = await installFakeSsh(h.dir);
-      const r = await h.run(['status', 'hello.service', 'hello.service'], { env: fake.env });
+      const r = await h.run(['status', '--ssh', 'hello.service', 'hello.service'], { env: fake.env });
       expect(r).to.deep.equal({
         code: 3,
         stdout:
@@ -173,7 +178,7 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
   describe('journal', () => {
     it('runs journalctl for the unit over ssh with fleet defaults', async () => {
       const runner = new RecordingRunner();
-      expect((await h.run(['journal', 'hello.service'], { runner })).code).to.equal(0);
+      expect((await h.run(['journal', '--ssh', 'hello.service'], { runner })).code).to.equal(0);
       expect(runner.calls[0]?.args).to.deep.equal([
         ...sshTo('10.0.0.1'),
         'journalctl',
@@ -190,9 +195,12 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
     it('passes --lines, --output, --sudo and -f/--follow/--f', async () => {
       for (const follow of ['-f', '--follow', '--f']) {
         const runner = new RecordingRunner();
-        await h.run(['journal', '--lines', '50', '--sudo', '--output=json', follow, 'hello.service'], {
-          runner,
-        });
+        await h.run(
+          ['journal', '--ssh', '--lines', '50', '--sudo', '--output=json', follow, 'hello.service'],
+          {
+            runner,
+          },
+        );
         expect(runner.calls[0]?.args.slice(12), follow).to.deep.equal([
           'sudo',
           'journalctl',
@@ -213,11 +221,11 @@ describe('fleetctl status, journal, ssh and fd-forward (reaching machines)', () 
         [[], 'One unit file must be provided.\n'],
         [['a', 'b'], 'One unit file must be provided.\n'],
         [['nope'], 'Unit nope.service does not exist.\n'],
-        [['g.service'], 'Unable to retrieve journal of global unit g.service.\n'],
+        [['g.service'], 'Unable to retrieve journal of global unit g.service over ssh: leave out --ssh.\n'],
         [['idle.service'], 'Unit idle.service does not appear to be running.\n'],
       ];
       for (const [args, stderr] of cases) {
-        expect(await h.run(['journal', ...args]), args.join(' ')).to.deep.equal({
+        expect(await h.run(['journal', '--ssh', ...args]), args.join(' ')).to.deep.equal({
           code: 1,
           stdout: '',
           stderr,
