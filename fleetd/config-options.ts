@@ -34,6 +34,8 @@ export interface FleetdOptions {
   readonly etcdKeyFile: string;
   readonly etcdCertFile: string;
   readonly etcdCaFile: string;
+  readonly etcdUsername: string;
+  readonly etcdPassword: string;
   readonly etcdRequestTimeoutMs: number;
   readonly publicIp: string;
   readonly metadata: Readonly<Record<string, string>>;
@@ -75,6 +77,8 @@ export interface OptionSpec<T> {
   /** One sentence for `--help` and the README. */
   readonly meaning: string;
   readonly reload: ReloadScope;
+  /** A secret (a password): never shown in logs or the reload diff, only whether it is set. */
+  readonly secret?: boolean;
   parse(text: string): Parsed<T>;
   /** Renders a value for logs and the reload diff. */
   format(value: T): string;
@@ -89,6 +93,7 @@ export interface AnyOptionSpec {
   readonly meaning: string;
   readonly reload: ReloadScope;
   readonly boolean: boolean;
+  readonly secret: boolean;
   parse(text: string): Parsed<unknown>;
   format(value: unknown): string;
 }
@@ -146,6 +151,34 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     reload: 'server',
     parse: (t) => parsePath(t, true),
     format: text,
+  },
+  etcdUsername: {
+    name: 'etcd_username',
+    defaultText: '',
+    metavar: 'NAME',
+    meaning:
+      "etcd user (etcd's role-based access control) fleetd authenticates as, with etcd_password; none when empty. " +
+      'Use https:// etcd_servers: over http:// the password crosses the network in clear',
+    reload: 'server',
+    parse: (t) => {
+      const name = t.trim();
+      // eslint-disable-next-line no-control-regex
+      return /[\s\u0000-\u001f\u007f]/.test(name)
+        ? bad(`${JSON.stringify(name)} contains whitespace`)
+        : ok(name);
+    },
+    format: text,
+  },
+  etcdPassword: {
+    name: 'etcd_password',
+    defaultText: '',
+    metavar: 'PASSWORD',
+    meaning:
+      'password of etcd_username; prefer fleet.conf (mode 0600) to a flag, which other users see in the process list',
+    reload: 'server',
+    secret: true,
+    parse: (t) => ok(t),
+    format: (v) => (v === '' ? '' : '(set)'),
   },
   etcdRequestTimeoutMs: {
     name: 'etcd_request_timeout',
@@ -378,8 +411,6 @@ export const DEPRECATED_OPTIONS: Readonly<Record<string, string>> = {
   authorized_keys_file: 'is no longer supported - ignoring',
   enable_grpc: 'is not supported (agents follow etcd watches) - ignoring',
   disable_watches: 'is not supported (watches are how agents and the engine learn of changes) - ignoring',
-  etcd_username: 'is not supported (etcd authentication is by client certificate: etcd_certfile) - ignoring',
-  etcd_password: 'is not supported (etcd authentication is by client certificate: etcd_certfile) - ignoring',
   systemd_user: 'is not supported (use systemd_bus for another bus) - ignoring',
 };
 
@@ -395,6 +426,7 @@ export const OPTION_LIST: readonly AnyOptionSpec[] = (Object.keys(OPTIONS) as (k
       meaning: spec.meaning,
       reload: spec.reload,
       boolean: spec.metavar === 'BOOL',
+      secret: spec.secret === true,
       parse: (t: string) => spec.parse(t),
       format: (v: unknown) => spec.format(v),
     };

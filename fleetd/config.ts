@@ -103,6 +103,22 @@ function crossCheck(config: FleetdConfig, problems: ConfigNotice[], warnings: Co
       notice(src(set), set, `needs ${missing} too (a client certificate and its key go together)`),
     );
   }
+  if ((config.etcdUsername === '') !== (config.etcdPassword === '')) {
+    const [set, missing] =
+      config.etcdUsername === '' ? ['etcd_password', 'etcd_username'] : ['etcd_username', 'etcd_password'];
+    problems.push(
+      notice(src(set), set, `needs ${missing} too (etcd authenticates a user with its password)`),
+    );
+  }
+  if (config.etcdUsername !== '' && config.etcdServers.some((u) => u.startsWith('http:'))) {
+    warnings.push(
+      notice(
+        src('etcd_username'),
+        'etcd_username',
+        'etcd_servers uses http:// URLs: the etcd password and token cross the network in clear; use https://',
+      ),
+    );
+  }
   const etcdTls = config.etcdCaFile !== '' || config.etcdCertFile !== '';
   if (etcdTls && config.etcdServers.some((u) => u.startsWith('http:'))) {
     const option = config.etcdCaFile !== '' ? 'etcd_cafile' : 'etcd_certfile';
@@ -264,7 +280,9 @@ export function diffConfig(before: FleetdOptions, after: FleetdOptions): ConfigC
   for (const option of OPTION_LIST) {
     const from = option.format(before[option.key]);
     const to = option.format(after[option.key]);
-    if (from !== to) changes.push({ option: option.name, from, to, reload: option.reload });
+    // A secret's rendering hides it: compare the values themselves, show only whether it is set.
+    const changed = from !== to || (option.secret && before[option.key] !== after[option.key]);
+    if (changed) changes.push({ option: option.name, from, to, reload: option.reload });
   }
   return changes;
 }

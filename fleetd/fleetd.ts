@@ -288,6 +288,7 @@ export class Fleetd {
       endpoints: config.etcdServers,
       prefix: config.etcdKeyPrefix,
       tls: material.etcdTls !== undefined,
+      user: config.etcdUsername,
       requestTimeoutMs: config.etcdRequestTimeoutMs,
     });
 

@@ -36,6 +36,9 @@ const components: FleetdComponents = {
       prefix: config.etcdKeyPrefix,
       requestTimeoutMs: config.etcdRequestTimeoutMs,
       ...(material.etcdTls === undefined ? {} : { tls: material.etcdTls }),
+      ...(config.etcdUsername === ''
+        ? {}
+        : { auth: { username: config.etcdUsername, password: config.etcdPassword } }),
       ...(metrics === undefined ? {} : { metrics }),
       logger,
     }),

@@ -55,7 +55,12 @@ import {
   type Subscription,
 } from './registry.js';
 
-export type { EtcdRegistryOptions, EtcdTlsOptions, RegistryStats } from './etcd-connection.js';
+export type {
+  EtcdAuthOptions,
+  EtcdRegistryOptions,
+  EtcdTlsOptions,
+  RegistryStats,
+} from './etcd-connection.js';
 
 /**
  * The Registry on etcd v3 (the key layout is in keys.ts, values in codec.ts). Every request has a

@@ -252,6 +252,21 @@ const CASES: readonly OptionCases[] = [
     with: ['--api-allow-plain-http'],
   },
   {
+    option: 'etcd_username',
+    good: [
+      ['fleet', 'fleet'],
+      [' fleet ', 'fleet'],
+    ],
+    bad: [['fle et', 'contains whitespace']],
+    with: ['--etcd-password=s3cret'],
+  },
+  {
+    option: 'etcd_password',
+    good: [[' s3 cret', ' s3 cret']],
+    bad: [],
+    with: ['--etcd-username=fleet'],
+  },
+  {
     option: 'api_tls_cert',
     good: [['/etc/fleet/api.pem', '/etc/fleet/api.pem']],
     bad: [['api.pem', 'is not an absolute path']],
@@ -701,5 +716,36 @@ describe('fleetd/config: reload diff and help', () => {
     }
     for (const d of Object.keys(DEPRECATED_OPTIONS)) expect(help.replace(/\s+/g, ' ')).to.contain(d);
     expect(help).to.contain('fleetd is the server component of fleet');
+  });
+});
+
+describe('fleetd/config: etcd authentication', () => {
+  it('takes etcd_username and etcd_password (fleet-ts ignored them with a warning)', () => {
+    const r = build({ file: 'etcd_servers=https://etcd:2379\netcd_username=fleet\netcd_password=s3cret\n' });
+    expect(r.ok).to.equal(true);
+    if (!r.ok) return;
+    expect(r.config.etcdUsername).to.equal('fleet');
+    expect(r.config.etcdPassword).to.equal('s3cret');
+    expect(r.warnings.map(formatNotice)).to.deep.equal([]);
+  });
+
+  it('needs both, naming the missing one', () => {
+    const r = build({ env: { FLEET_ETCD_USERNAME: 'fleet' } });
+    expect(r.ok).to.equal(false);
+    if (r.ok) return;
+    expect(r.problems.map(formatNotice).join('\n')).to.contain('needs etcd_password too');
+  });
+
+  it('warns when the password would cross the network in clear (http://)', () => {
+    const r = build({ file: 'etcd_username=fleet\netcd_password=s3cret\n' });
+    expect(r.ok && r.warnings.map(formatNotice).join('\n')).to.contain('cross the network in clear');
+  });
+
+  it('never shows the password in the reload diff, yet notices when it changes', () => {
+    const before = config({ file: 'etcd_username=fleet\netcd_password=old\n' });
+    const after = config({ file: 'etcd_username=fleet\netcd_password=new\n' });
+    expect(diffConfig(before, after)).to.deep.equal([
+      { option: 'etcd_password', from: '(set)', to: '(set)', reload: 'server' },
+    ]);
   });
 });
