@@ -12,7 +12,9 @@ import type {
   Subscription,
   UnitStore,
 } from '../registry/registry.js';
+import { NO_EVENTS, type EventSink } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
+import { decisionEvents, machineEvents } from './engine-events.js';
 import type { ClusterSnapshot, SchedulableUnit } from './cluster-snapshot.js';
 import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
@@ -42,6 +44,8 @@ export interface EngineDeps {
   readonly config: EngineConfig;
   /** Told of each leader reconcile (lib/metrics.ts); default none. */
   readonly metrics?: MetricsHooks;
+  /** Where the leader records what it decides and sees (cluster events); default nowhere. */
+  readonly events?: EventSink;
 }
 
 /** What the metrics show of the engine: the leader's view of the cluster. */
@@ -86,6 +90,9 @@ export class Engine {
   private lastFullRead = 0;
   /** The unplaceable reasons as stored in the registry, to write only changes. */
   private recordedReasons = new Map<string, string>();
+  /** The machines of the last read while leading; undefined until the first read. */
+  private knownMachines: ReadonlySet<string> | undefined;
+  private readonly events: EventSink;
   /** Units the last plan could not place, with reasons (for the API and CLI). */
   unplaceable: readonly EngineUnplaceable[] = [];
   lastRound: EngineRound | undefined;
@@ -94,6 +101,7 @@ export class Engine {
 
   constructor(private readonly deps: EngineDeps) {
     this.log = deps.logger.child({ component: 'engine' });
+    this.events = deps.events ?? NO_EVENTS;
   }
 
   /** True while this engine leads. */
@@ -163,6 +171,11 @@ export class Engine {
       }
       this.leadership = leadership;
       this.log.info('engine leadership acquired', { machine: machineId });
+      this.events.record({
+        kind: 'leader-changed',
+        machine: machineId,
+        message: `the engine on ${machineId} leads`,
+      });
       const lost = new Promise<void>((resolve) => {
         leadership.onLost(resolve);
       });
@@ -195,6 +208,7 @@ export class Engine {
     this.machinesDirty = true;
     this.scheduleDirty = true;
     this.recordedReasons = await registry.listUnplaceable();
+    this.knownMachines = undefined;
     const loop = new ReconcileLoop({
       name: 'engine',
       intervalMs: config.reconcileIntervalMs,
@@ -253,6 +267,13 @@ export class Engine {
         readSchedule ? registry.listSchedule() : Promise.resolve([...this.schedule.values()]),
       ]);
       this.units = units;
+      if (readMachines) {
+        const before = this.knownMachines;
+        this.knownMachines = new Set(machines.map((m) => m.id));
+        if (before !== undefined) {
+          for (const e of machineEvents(before, this.knownMachines)) this.events.record(e);
+        }
+      }
       this.machines = machines;
       this.schedule = new Map(schedule.map((p) => [p.unit, p]));
     } catch (err) {
@@ -283,6 +304,7 @@ export class Engine {
         return;
       }
       this.applyLocally(writes);
+      for (const e of decisionEvents(explained.changes)) this.events.record(e);
       for (const c of explained.changes) {
         this.log.info(c.kind === 'schedule' ? 'unit scheduled' : 'unit unscheduled', {
           unit: c.unit,
@@ -337,6 +359,7 @@ export class Engine {
     if (set.size === 0 && clear.length === 0) return;
     for (const [unit, reason] of set) {
       this.log.info('unit cannot be placed', { unit, reason });
+      this.events.record({ kind: 'unplaceable', unit, message: reason });
     }
     if (await this.deps.registry.recordUnplaceable({ set, clear }, leadership)) this.recordedReasons = next;
   }

@@ -17,6 +17,7 @@ import type {
   FleetdSettings,
   FleetdUnitDropWatcher,
 } from './fleetd-components.js';
+import { EventRecorder } from '../registry/event-recorder.js';
 import { connectSystemd, startAgent } from './fleetd-start.js';
 import { meteredSystemd } from './metered-systemd.js';
 import { FleetMetrics } from './metrics.js';
@@ -80,6 +81,7 @@ interface Stack {
   outputResponder?: Subscription;
   engine?: FleetdEngine;
   metricsListener?: MetricsListener;
+  events?: EventRecorder;
 }
 
 /** What a SIGUSR1 dump shows. */
@@ -284,6 +286,16 @@ export class Fleetd {
 
     const registry = components.createRegistry({ config, material, logger: this.log, metrics: this.metrics });
     stack.registry = registry;
+    const events = new EventRecorder({
+      store: registry,
+      reporter: machineId,
+      clock,
+      logger: this.log,
+      retention: { maxAgeMs: config.eventMaxAgeMs },
+      maxCount: config.eventHistory,
+      trimIf: () => stack.engine?.leading === true,
+    });
+    stack.events = events;
     this.log.info('etcd registry created', {
       endpoints: config.etcdServers,
       prefix: config.etcdKeyPrefix,
@@ -383,6 +395,7 @@ export class Fleetd {
       clock,
       logger: this.log,
       metrics: this.metrics,
+      events,
       config: {
         reconcileIntervalMs: config.engineReconcileIntervalMs,
         leaseTtlSeconds: (ENGINE_LEASE_INTERVALS * config.engineReconcileIntervalMs) / 1000,
@@ -490,6 +503,10 @@ export class Fleetd {
     if (stack.metricsListener !== undefined) {
       const listener = stack.metricsListener;
       await this.closeOne('metrics listener', () => listener.close());
+    }
+    if (stack.events !== undefined) {
+      const events = stack.events;
+      await this.closeOne('event recorder (buffered events written)', () => events.close());
     }
     if (stack.systemd !== undefined) {
       const systemd = stack.systemd;

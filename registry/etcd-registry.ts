@@ -1,6 +1,7 @@
 /* eslint-disable max-lines -- the facade over units, schedule and machines; the machine half is still to move into its own file. */
 import type { IKeyValue } from 'etcd3';
 import { FleetError, describeError } from '../lib/errors.js';
+import type { ClusterEvent, EventFilter } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
 import {
   decodeMachine,
@@ -27,6 +28,7 @@ import {
   type RegistryStats,
 } from './etcd-connection.js';
 import { EtcdElection, EtcdLeadership } from './etcd-election.js';
+import { EtcdEvents } from './etcd-events.js';
 import { KeptLease } from './etcd-lease.js';
 import { EtcdPresence } from './etcd-presence.js';
 import { applySchedule } from './etcd-schedule.js';
@@ -35,6 +37,7 @@ import { MAX_CAS_ATTEMPTS, byKey, raceLost } from './etcd-units.js';
 import { EtcdOutputRelay } from './etcd-output-relay.js';
 import { EtcdWatch, type WatchScope } from './etcd-watch.js';
 import type { OutputChunk, OutputHandler, OutputRequest } from './output-relay.js';
+import type { EventRetention } from './event-retention.js';
 import { KeyLayout } from './keys.js';
 import type {
   MachineRecord,
@@ -48,6 +51,7 @@ import type {
 import {
   MAX_METADATA_CHANGES,
   type ChangeListener,
+  type EventRead,
   type Leadership,
   type MachinePresence,
   type MetadataChange,
@@ -85,6 +89,7 @@ export class EtcdRegistry implements Registry {
   private closing: Promise<void> | undefined;
   /** What listUnits read last, so the next one reads only what changed. */
   private readonly unitList = new units.UnitListCache();
+  private readonly events: EtcdEvents;
 
   private readonly relay: EtcdOutputRelay;
 
@@ -93,6 +98,7 @@ export class EtcdRegistry implements Registry {
     this.keys = new KeyLayout(this.conn.prefix);
     this.relay = new EtcdOutputRelay(this.conn, this.keys);
     this.election = new EtcdElection(this.conn, this.keys.leader, this.leaderships);
+    this.events = new EtcdEvents(this.conn, this.keys);
   }
 
   /** etcd requests sent so far (keepalives excluded; see `stats()`). */
@@ -115,6 +121,27 @@ export class EtcdRegistry implements Registry {
   serveOutput(machine: string, handler: OutputHandler): Promise<Subscription> {
     this.conn.assertOpen('serveOutput');
     return this.relay.serveOutput(machine, handler);
+  }
+
+  // EventStore ---------------------------------------------------------------------------------
+
+  recordEvents(events: readonly ClusterEvent[], retention: EventRetention): Promise<void> {
+    this.conn.assertOpen('recordEvents');
+    return this.events.record(events, retention);
+  }
+
+  listEvents(filter: EventFilter = {}): Promise<EventRead> {
+    this.conn.assertOpen('listEvents');
+    return this.events.list(filter);
+  }
+
+  watchEvents(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch('watchEvents', [{ prefix: this.keys.events }], onChange);
+  }
+
+  trimEvents(maxCount: number): Promise<number> {
+    this.conn.assertOpen('trimEvents');
+    return this.events.trim(maxCount);
   }
 
   // UnitStore ----------------------------------------------------------------------------------

@@ -1,5 +1,13 @@
 /* eslint-disable max-lines -- the complete in-memory twin of every registry role, kept in one place so it passes the one contract suite. */
+import { systemClock, type Clock } from '../lib/clock.js';
 import { FleetError, type FleetErrorCode } from '../lib/errors.js';
+import {
+  compareEvents,
+  matchesEvent,
+  type ClusterEvent,
+  type EventFilter,
+  type StoredClusterEvent,
+} from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
 import { mergeMetadata, sameIncarnationHost } from './codec.js';
 import type {
@@ -13,9 +21,11 @@ import type {
 } from './model.js';
 import { InMemoryOutputRelay } from './in-memory-output-relay.js';
 import type { OutputChunk, OutputHandler, OutputRequest } from './output-relay.js';
+import { bucketLeaseSeconds, bucketOf, eventId, type EventRetention } from './event-retention.js';
 import {
   MAX_METADATA_CHANGES,
   type ChangeListener,
+  type EventRead,
   type Leadership,
   type MachinePresence,
   type MetadataChange,
@@ -24,6 +34,7 @@ import {
 } from './registry.js';
 
 type Scope =
+  | { readonly kind: 'events' }
   | { readonly kind: 'units' }
   | { readonly kind: 'globals' }
   | { readonly kind: 'machines' }
@@ -154,6 +165,18 @@ export class InMemoryRegistry implements Registry {
   private closed = false;
   /** Calls made, for tests that count round trips. */
   requestCount = 0;
+  /** Events by id, with when their bucket's lease runs out. */
+  private readonly events = new Map<string, { event: StoredClusterEvent; expiresAt: number }>();
+  /** Bucket -> when its lease was granted (the first write in it). */
+  private readonly eventBuckets = new Map<number, number>();
+  private revision = 0;
+  private eventSequence = 0;
+  private readonly clock: Clock;
+
+  /** `clock` decides when events expire; the real clock by default. */
+  constructor(options: { readonly clock?: Clock } = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
 
   // Fault controls -----------------------------------------------------------------------------
 
@@ -170,7 +193,12 @@ export class InMemoryRegistry implements Registry {
   heal(): void {
     this.partitioned = false;
     // Watches re-establish after a partition and fire once, so callers re-read.
-    for (const scope of [{ kind: 'units' }, { kind: 'globals' }, { kind: 'machines' }] as const)
+    for (const scope of [
+      { kind: 'units' },
+      { kind: 'globals' },
+      { kind: 'machines' },
+      { kind: 'events' },
+    ] as const)
       this.notify(scope);
     for (const w of this.watchers) if (w.scope.kind === 'schedule') queueMicrotask(w.listener);
   }
@@ -328,6 +356,56 @@ export class InMemoryRegistry implements Registry {
 
   watchUnits(onChange: ChangeListener): Promise<Subscription> {
     return this.watch({ kind: 'units' }, onChange);
+  }
+
+  // EventStore -----------------------------------------------------------------------------------
+
+  recordEvents(events: readonly ClusterEvent[], retention: EventRetention): Promise<void> {
+    return this.call(() => {
+      const now = this.clock.now();
+      const bucket = bucketOf(now, retention);
+      const grantedAt = this.eventBuckets.get(bucket) ?? now;
+      this.eventBuckets.set(bucket, grantedAt);
+      const expiresAt = grantedAt + bucketLeaseSeconds(retention) * 1000;
+      const revision = ++this.revision;
+      for (const e of events) {
+        const id = eventId(e.time, e.reporter, ++this.eventSequence);
+        this.events.set(id, { event: { ...e, id, revision }, expiresAt });
+      }
+      this.notify({ kind: 'events' });
+    });
+  }
+
+  listEvents(filter: EventFilter = {}): Promise<EventRead> {
+    return this.call(() => {
+      this.expireEvents();
+      const events = [...this.events.values()]
+        .map((e) => e.event)
+        .filter((e) => matchesEvent(e, filter))
+        .sort(compareEvents);
+      return { events, revision: this.revision };
+    });
+  }
+
+  watchEvents(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch({ kind: 'events' }, onChange);
+  }
+
+  trimEvents(maxCount: number): Promise<number> {
+    return this.call(() => {
+      this.expireEvents();
+      const ids = [...this.events.keys()].sort();
+      const excess = ids.slice(0, Math.max(0, ids.length - maxCount));
+      for (const id of excess) this.events.delete(id);
+      if (excess.length > 0) this.revision++;
+      return excess.length;
+    });
+  }
+
+  /** Drops the events whose bucket lease ran out, as etcd would have. */
+  private expireEvents(): void {
+    const now = this.clock.now();
+    for (const [id, e] of this.events) if (e.expiresAt <= now) this.events.delete(id);
   }
 
   // GlobalUnitStore ------------------------------------------------------------------------------

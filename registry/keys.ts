@@ -16,6 +16,7 @@
  * | engine/leader                | the leading engine's machine ID        | engines    | leader's lease       |
  * | relay/<machine>/<id>         | a status or journal request            | API        | requester's lease    |
  * | relay-answer/<id>/<seq>      | one chunk of its answer                | agent      | answerer's lease     |
+ * | events/<id>                  | one cluster event (time, kind, ...)    | engine, agents | an age-bucket lease; the leader trims the oldest past the count |
  *
  * `schedule/<machine>/` is what one agent watches (with `global/`), so a submission wakes one
  * agent, not the cluster. `placement/<name>` is the reverse index the engine writes in the same
@@ -64,6 +65,13 @@ export class KeyLayout {
   }
   get reasons(): string {
     return `${this.prefix}reason/`;
+  }
+  /** One event; ids sort by time (event-ids in etcd-events.ts). */
+  event(id: string): string {
+    return `${this.prefix}events/${id}`;
+  }
+  get events(): string {
+    return `${this.prefix}events/`;
   }
   machine(id: string): string {
     return `${this.prefix}machines/${id}`;

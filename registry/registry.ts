@@ -1,4 +1,6 @@
+import type { ClusterEvent, EventFilter, StoredClusterEvent } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
+import type { EventRetention } from './event-retention.js';
 import type {
   MachineRecord,
   Placement,
@@ -153,6 +155,37 @@ export interface UnitStateStore {
   listUnitStates(filter?: { readonly machine?: string; readonly unit?: string }): Promise<UnitStateRecord[]>;
 }
 
+/** A read of events: oldest first, and the store revision they were read at. */
+export interface EventRead {
+  readonly events: StoredClusterEvent[];
+  /** Resume a replay or follow after this revision to see only later events. */
+  readonly revision: number;
+}
+
+/**
+ * The cluster's event history (unit/cluster-events.ts): written by the engine and agents through
+ * an EventRecorder, read by the API. Bounded by age (every event expires with its bucket's lease,
+ * event-retention.ts) and by count (`trimEvents`, which the leader runs now and then).
+ */
+export interface EventStore {
+  /**
+   * Writes events, many per request (one transaction per up to 100). Each expires between
+   * `retention.maxAgeMs` and one bucket after that. Idempotent per event id only by accident: a
+   * retried write may store an event twice.
+   */
+  recordEvents(events: readonly ClusterEvent[], retention: EventRetention): Promise<void>;
+  /**
+   * The events still kept that pass `filter`, sorted by time then id. With
+   * `filter.afterRevision`, only events written after that revision: what a replay resumes with,
+   * and it works the same after the store compacted its history (live events stay readable).
+   */
+  listEvents(filter?: EventFilter): Promise<EventRead>;
+  /** Fires when events are written (level-based: re-read with `afterRevision`). */
+  watchEvents(onChange: ChangeListener): Promise<Subscription>;
+  /** Deletes the oldest events beyond `maxCount`; returns how many went. */
+  trimEvents(maxCount: number): Promise<number>;
+}
+
 /** Proof of leadership, checked inside every schedule transaction. */
 export interface Leadership {
   readonly candidate: string;
@@ -186,7 +219,8 @@ export interface Registry
     MachineStore,
     UnitStateStore,
     LeaderElection,
-    OutputRelay {
+    OutputRelay,
+    EventStore {
   /** Closes watches, presences and connections. Idempotent. */
   close(): Promise<void>;
 }

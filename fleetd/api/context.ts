@@ -1,6 +1,12 @@
 import type { Logger } from '../../lib/logger.js';
 import type { OutputRelay } from '../../registry/output-relay.js';
-import type { MachineStore, ScheduleStore, UnitStateStore, UnitStore } from '../../registry/registry.js';
+import type {
+  EventStore,
+  MachineStore,
+  ScheduleStore,
+  UnitStateStore,
+  UnitStore,
+} from '../../registry/registry.js';
 
 /**
  * The part of the registry the API uses: units and their desired states, where units are placed
@@ -13,7 +19,8 @@ export type ApiRegistry = Pick<
   Pick<ScheduleStore, 'getPlacement' | 'listSchedule' | 'getUnplaceable' | 'listUnplaceable'> &
   Pick<MachineStore, 'listMachines' | 'changeMachineMetadata'> &
   UnitStateStore &
-  Pick<OutputRelay, 'requestOutput'>;
+  Pick<OutputRelay, 'requestOutput'> &
+  Pick<EventStore, 'listEvents' | 'watchEvents'>;
 
 /** What every handler gets. */
 export interface ApiContext {

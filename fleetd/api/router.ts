@@ -1,6 +1,7 @@
 import type { ApiContext } from './context.js';
 import { getDiscovery } from './discovery.js';
 import { ApiError } from './errors.js';
+import { listEvents } from './events.js';
 import { listMachines, patchMachines } from './machines.js';
 import type { ApiRequest } from './request.js';
 import type { ApiResponse } from './response.js';
@@ -21,6 +22,7 @@ import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
  * | `/fleet/v1/units/<name>/status`, `.../journal` | GET: the unit's output on its machine (unit-output.ts) |
  * | `/fleet/v1/state`          | GET              |
  * | `/fleet/v1/state/<name>`   | GET              |
+ * | `/fleet/v1/events`         | GET (`?watch=true` streams NDJSON; events.ts) |
  * | `/metrics`                 | GET: Prometheus text format (404 when the server has no metrics) |
  *
  * Any other path is 404 with an empty message (a trailing slash, an empty name and extra segments
@@ -73,6 +75,12 @@ const STATES: Resource = {
  * fleet answered other methods here with 400; this is a 405 like every other resource, with
  * fleet's message.
  */
+const EVENTS: Resource = {
+  name: 'events',
+  methods: { GET: listEvents },
+  notAllowed: ONLY_GET,
+};
+
 const DISCOVERY: Resource = {
   name: 'discovery',
   methods: { GET: () => Promise.resolve(getDiscovery()) },
@@ -142,6 +150,8 @@ function resolve(segments: readonly string[]): Resource | undefined {
       return item === undefined ? STATES : stateItem(item);
     case 'machines':
       return item === undefined ? MACHINES : undefined;
+    case 'events':
+      return item === undefined ? EVENTS : undefined;
     case 'discovery':
     case 'discovery.json':
       return item === undefined ? DISCOVERY : undefined;

@@ -102,6 +102,8 @@ export class ApiServer {
   private readonly metrics: MetricsHooks;
   private readonly servers: WebServer[] = [];
   private readonly socketFiles: UnixSocketFile[] = [];
+  /** Aborts when the server starts closing: streamed answers (follows) end on it. */
+  private readonly closingSignal = new AbortController();
   private closing: Promise<void> | undefined;
 
   /** Throws `CONFIG_INVALID` for a token limit outside 1..65535 or a non-positive body limit. */
@@ -207,6 +209,7 @@ export class ApiServer {
   }
 
   private async shutdown(): Promise<void> {
+    this.closingSignal.abort();
     await Promise.all(this.servers.map((s) => this.closeServer(s)));
     await Promise.all(
       this.socketFiles.map((file) =>
@@ -289,7 +292,7 @@ export class ApiServer {
         query,
         headers: req.headersDistinct,
         body: () => readRequestBody(req, this.maxBodyBytes),
-        signal: gone.signal,
+        signal: AbortSignal.any([gone.signal, this.closingSignal.signal]),
       };
       response = await handler(this.ctx, request);
     } catch (err) {
@@ -331,7 +334,11 @@ export class ApiServer {
     } catch (err) {
       this.log.warn('api stream failed', { error: describeError(err) });
     }
-    res.end();
+    // When the server is closing, the connection goes too (it would idle out only later).
+    const socket = res.socket;
+    res.end(() => {
+      if (this.closing !== undefined) socket?.end();
+    });
   }
 
   private write(res: http.ServerResponse, response: ApiResponse): void {

@@ -4,6 +4,7 @@ import { describe, it, beforeEach, afterEach } from 'mocha';
 import { isFleetError } from '../../lib/errors.js';
 import type { Registry } from '../../registry/registry.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
+import type { ClusterEvent } from '../../unit/cluster-events.js';
 import { machineRecord, unitRecord, unitState } from '../helpers/registry-builders.js';
 
 /** What one contract run needs: a fresh, empty registry, and more clients of the same store. */
@@ -505,6 +506,119 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
         await p.publishUnitState(unitState('a.service', 'm1', { activeState: 'active' }));
         expect((await r.listUnitStates()).map((s) => s.activeState)).to.deep.equal(['active']);
         await p.close();
+      });
+    });
+
+    describe('events', () => {
+      const DAY = { maxAgeMs: 86_400_000 };
+      const event = (
+        time: number,
+        kind: ClusterEvent['kind'],
+        unit: string | undefined,
+        machine: string | undefined,
+        message: string = kind,
+      ): ClusterEvent => ({
+        time,
+        kind,
+        ...(unit === undefined ? {} : { unit }),
+        ...(machine === undefined ? {} : { machine }),
+        message,
+        reporter: 'm1',
+      });
+
+      it('keeps events, many to a write, and lists them oldest first', async () => {
+        const now = Date.now();
+        await r.recordEvents(
+          [event(now - 10, 'started', 'a.service', 'm1'), event(now - 30, 'placed', 'a.service', 'm1')],
+          DAY,
+        );
+        await r.recordEvents([event(now - 20, 'machine-joined', undefined, 'm2', 'machine m2 joined')], DAY);
+        const read = await r.listEvents();
+        expect(read.events.map((e) => e.kind)).to.deep.equal(['placed', 'machine-joined', 'started']);
+        expect(read.events[1]).to.include({ machine: 'm2', message: 'machine m2 joined', reporter: 'm1' });
+        expect(read.events[1]?.unit).to.equal(undefined);
+        expect(new Set(read.events.map((e) => e.id)).size).to.equal(3);
+        expect(read.revision).to.be.at.least(Math.max(...read.events.map((e) => e.revision)));
+      });
+
+      it('filters by unit, machine, kind and time', async () => {
+        const now = Date.now();
+        await r.recordEvents(
+          [
+            event(now - 3000, 'placed', 'a.service', 'm1'),
+            event(now - 2000, 'started', 'a.service', 'm1'),
+            event(now - 1000, 'started', 'b.service', 'm2'),
+            event(now, 'machine-lost', undefined, 'm1'),
+          ],
+          DAY,
+        );
+        const kinds = async (filter: Parameters<Registry['listEvents']>[0]) =>
+          (await r.listEvents(filter)).events.map((e) => `${e.kind}:${e.unit ?? '-'}@${e.machine ?? '-'}`);
+        expect(await kinds({ units: ['a.service'] })).to.deep.equal([
+          'placed:a.service@m1',
+          'started:a.service@m1',
+        ]);
+        expect(await kinds({ machine: 'm1' })).to.deep.equal([
+          'placed:a.service@m1',
+          'started:a.service@m1',
+          'machine-lost:-@m1',
+        ]);
+        expect(await kinds({ kinds: ['started'] })).to.deep.equal([
+          'started:a.service@m1',
+          'started:b.service@m2',
+        ]);
+        expect(await kinds({ since: now - 1500 })).to.deep.equal([
+          'started:b.service@m2',
+          'machine-lost:-@m1',
+        ]);
+      });
+
+      it('replays only what was written after a revision, and tells the watch of each write', async () => {
+        await r.recordEvents([event(Date.now(), 'placed', 'a.service', 'm1')], DAY);
+        const first = await r.listEvents();
+        const c = counter();
+        const sub = await r.watchEvents(c.listener);
+        await r.recordEvents([event(Date.now(), 'started', 'a.service', 'm1')], DAY);
+        await eventually(() => {
+          expect(c.calls()).to.be.at.least(1);
+        });
+        await sub.close();
+        const after = await r.listEvents({ afterRevision: first.revision });
+        expect(after.events.map((e) => e.kind)).to.deep.equal(['started']);
+        expect(after.revision).to.be.greaterThan(first.revision);
+        expect((await r.listEvents({ afterRevision: after.revision })).events).to.deep.equal([]);
+      });
+
+      it('trims the oldest events beyond a count', async () => {
+        const now = Date.now();
+        await r.recordEvents(
+          Array.from({ length: 7 }, (_, i) => event(now + i, 'started', `u${i}.service`, 'm1')),
+          DAY,
+        );
+        expect(await r.trimEvents(5)).to.equal(2);
+        expect((await r.listEvents()).events.map((e) => e.unit)).to.deep.equal([
+          'u2.service',
+          'u3.service',
+          'u4.service',
+          'u5.service',
+          'u6.service',
+        ]);
+        expect(await r.trimEvents(5)).to.equal(0);
+      });
+
+      it('lets events expire on their own after their age (and at most a bucket more)', async () => {
+        const retention = { maxAgeMs: 1000, bucketMs: 1000 };
+        const written = Date.now();
+        await r.recordEvents([event(written, 'started', 'a.service', 'm1')], retention);
+        expect((await r.listEvents()).events).to.have.length(1);
+        await eventually(
+          async () => {
+            expect((await r.listEvents()).events).to.deep.equal([]);
+          },
+          { timeoutMs: 10_000 },
+        );
+        // Gone no earlier than its age (the lease covers age + bucket).
+        expect(Date.now() - written).to.be.at.least(1000);
       });
     });
 
