@@ -12,6 +12,7 @@ import {
   parseInteger,
   parseIpAddress,
   parseKeyPrefix,
+  parseList,
   parseMetadata,
   parsePath,
   parseSeconds,
@@ -47,11 +48,16 @@ export interface FleetdOptions {
   readonly systemdBus: string;
   readonly apiSocket: string;
   readonly apiSocketMode: number;
+  readonly apiSocketGroup: string;
+  readonly apiReadonlySocket: string;
+  readonly apiReadonlySocketMode: number;
+  readonly apiReadonlySocketGroup: string;
   readonly apiTcp: HostPort | undefined;
   readonly apiTlsCert: string;
   readonly apiTlsKey: string;
   readonly apiTlsCa: string;
   readonly apiAllowPlainHttp: boolean;
+  readonly apiTlsWriters: readonly string[];
   readonly tokenLimit: number;
   readonly unitDropDir: string;
   readonly metricsListen: HostPort | undefined;
@@ -101,6 +107,14 @@ export interface AnyOptionSpec {
 const text = (v: string): string => v;
 const yesNo = (v: boolean): string => String(v);
 const seconds = (ms: number): string => String(ms / 1000);
+
+/** A group name or numeric ID, or "" for none. */
+function parseGroup(t: string): Parsed<string> {
+  const g = t.trim();
+  return g === '' || /^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/.test(g)
+    ? ok(g)
+    : bad(`${JSON.stringify(g)} is not a group name or ID`);
+}
 
 /** The minimum agent_ttl: the heartbeat runs every ttl/2.5, and etcd leases have whole seconds. */
 export const MIN_AGENT_TTL_MS = 2000;
@@ -294,6 +308,44 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     parse: parseFileMode,
     format: formatFileMode,
   },
+  apiSocketGroup: {
+    name: 'api_socket_group',
+    defaultText: '',
+    metavar: 'GROUP',
+    meaning:
+      'group (name or ID) that owns api_socket, so that a non-root ops group can drive the cluster; the group of fleetd when empty',
+    reload: 'api',
+    parse: parseGroup,
+    format: text,
+  },
+  apiReadonlySocket: {
+    name: 'api_readonly_socket',
+    defaultText: '',
+    metavar: 'PATH',
+    meaning:
+      'a second unix socket that serves only GET requests (any other method is 403): read-only fleetctl for whoever may open it; empty for none',
+    reload: 'api',
+    parse: (t) => parsePath(t, true),
+    format: text,
+  },
+  apiReadonlySocketMode: {
+    name: 'api_readonly_socket_mode',
+    defaultText: '0660',
+    metavar: 'MODE',
+    meaning: 'file mode of api_readonly_socket, in octal',
+    reload: 'api',
+    parse: parseFileMode,
+    format: formatFileMode,
+  },
+  apiReadonlySocketGroup: {
+    name: 'api_readonly_socket_group',
+    defaultText: '',
+    metavar: 'GROUP',
+    meaning: 'group (name or ID) that owns api_readonly_socket; the group of fleetd when empty',
+    reload: 'api',
+    parse: parseGroup,
+    format: text,
+  },
   apiTcp: {
     name: 'api_tcp',
     defaultText: '',
@@ -342,6 +394,17 @@ export const OPTIONS: { readonly [K in keyof FleetdOptions]: OptionSpec<FleetdOp
     reload: 'api',
     parse: parseBoolean,
     format: yesNo,
+  },
+  apiTlsWriters: {
+    name: 'api_tls_writers',
+    defaultText: '',
+    metavar: 'NAMES',
+    meaning:
+      'comma-separated common names (CN) of the TCP API client certificates that may change the cluster; ' +
+      'other clients with a certificate the CA signed may only GET (403 otherwise). Empty: every such client may write',
+    reload: 'api',
+    parse: (t) => ok(parseList(t)),
+    format: (v) => v.join(','),
   },
   tokenLimit: {
     name: 'token_limit',

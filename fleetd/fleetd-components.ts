@@ -1,4 +1,5 @@
 import type { AgentDeps } from '../agent/agent.js';
+import type { ApiAccess, ApiUnixListenOptions } from './api/server.js';
 import type { SystemdManager } from '../agent/systemd-manager.js';
 import type { UnitDropWatcherDeps } from '../agent/unit-drop-watcher.js';
 import type { EngineDeps, EngineView } from '../engine/engine.js';
@@ -30,12 +31,13 @@ export interface ApiTlsMaterial {
 
 /** The HTTP API server as fleetd drives it (fleetd/api/server.ts). */
 export interface FleetdApi {
-  listenUnix(path: string, mode?: number): Promise<void>;
+  listenUnix(path: string, options?: number | ApiUnixListenOptions): Promise<void>;
   listenTcp(options: {
     readonly host: string;
     readonly port: number;
     readonly tls?: ApiTlsMaterial;
     readonly allowPlainHttpOnLoopback?: boolean;
+    readonly access?: ApiAccess;
   }): Promise<unknown>;
   close(): Promise<void>;
 }

@@ -441,8 +441,8 @@ export class Fleetd {
       });
       this.stack.metricsListener = listener;
     }
-    if (config.apiSocket === '' && config.apiTcp === undefined) {
-      this.log.warn('no API listener configured (api_socket and api_tcp are empty)');
+    if (config.apiSocket === '' && config.apiTcp === undefined && config.apiReadonlySocket === '') {
+      this.log.warn('no API listener configured (api_socket, api_readonly_socket and api_tcp are empty)');
       return;
     }
     const api = this.deps.components.createApi({
@@ -454,7 +454,20 @@ export class Fleetd {
       scrape: () => this.metrics.scrape(),
     });
     this.stack.api = api;
-    if (config.apiSocket !== '') await api.listenUnix(config.apiSocket, config.apiSocketMode);
+    // Who may do what is decided by the API server per listener (fleetd/api/server.ts).
+    if (config.apiSocket !== '') {
+      await api.listenUnix(config.apiSocket, {
+        mode: config.apiSocketMode,
+        ...(config.apiSocketGroup === '' ? {} : { group: config.apiSocketGroup }),
+      });
+    }
+    if (config.apiReadonlySocket !== '') {
+      await api.listenUnix(config.apiReadonlySocket, {
+        mode: config.apiReadonlySocketMode,
+        ...(config.apiReadonlySocketGroup === '' ? {} : { group: config.apiReadonlySocketGroup }),
+        access: { kind: 'read' },
+      });
+    }
     const tcp = config.apiTcp;
     if (tcp !== undefined) {
       await api.listenTcp({
@@ -462,6 +475,9 @@ export class Fleetd {
         port: tcp.port,
         ...(material.apiTls === undefined ? {} : { tls: material.apiTls }),
         allowPlainHttpOnLoopback: config.apiAllowPlainHttp,
+        ...(config.apiTlsWriters.length === 0
+          ? {}
+          : { access: { kind: 'writers', commonNames: config.apiTlsWriters } }),
       });
     }
     this.log.info('API started', {

@@ -1,6 +1,5 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { FleetError, describeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
@@ -11,9 +10,11 @@ import { ApiError, classifyFailure, errorBody, UNAVAILABLE_MESSAGE } from './err
 import { DEFAULT_TOKEN_LIMIT } from './pagination.js';
 import { readRequestBody, type ApiRequest } from './request.js';
 import { JSON_CONTENT_TYPE, type ApiResponse } from './response.js';
+import { mayWrite, READ_METHODS, WRITE, type ApiAccess, type ApiUnixListenOptions } from './access.js';
 import { route, type Route } from './router.js';
 import {
   invalidTlsMaterial,
+  listen,
   isLoopbackHost,
   plainHttpRefused,
   serverTlsOptions,
@@ -22,6 +23,7 @@ import {
 import { listenUnixSocket, removeUnixSocketFile, type UnixSocketFile } from './unix-socket.js';
 
 export type { ApiTlsOptions } from './tcp.js';
+export type { ApiAccess, ApiUnixListenOptions } from './access.js';
 
 /** How the API server is built. */
 export interface ApiServerOptions {
@@ -57,6 +59,8 @@ export interface ApiTcpListenOptions {
   readonly tls?: ApiTlsOptions;
   /** Allows plain HTTP, without TLS, when `host` is a loopback address (for tests and local tools). */
   readonly allowPlainHttpOnLoopback?: boolean;
+  /** Default `write`; `writers` needs `tls`. */
+  readonly access?: ApiAccess;
 }
 
 /** The servers behind listeners: plain HTTP (unix, loopback TCP, inherited fds) or HTTPS. */
@@ -139,13 +143,22 @@ export class ApiServer {
    * had). A stale socket file nobody answers on is removed first; a path that is not a socket, or
    * that a live process serves, is refused with `API_LISTEN_FAILED`.
    */
-  async listenUnix(path: string, mode = 0o660): Promise<void> {
+  async listenUnix(path: string, options: number | ApiUnixListenOptions = {}): Promise<void> {
     this.assertOpen();
-    const server = this.plainServer();
-    const file = await listenUnixSocket(server, path, mode);
+    const { mode = 0o660, group, access = WRITE } = typeof options === 'number' ? { mode: options } : options;
+    if (access.kind === 'writers') {
+      throw new FleetError('CONFIG_INVALID', 'a unix socket has no client certificates to list writers by');
+    }
+    const server = this.plainServer(access);
+    const file = await listenUnixSocket(server, path, mode, group);
     this.adopt(server);
     this.socketFiles.push(file);
-    this.log.info('api listening', { socket: path, mode: mode.toString(8) });
+    this.log.info('api listening', {
+      socket: path,
+      mode: mode.toString(8),
+      group: group ?? '',
+      access: access.kind,
+    });
   }
 
   /**
@@ -159,7 +172,10 @@ export class ApiServer {
     if (options.tls !== undefined) {
       const tlsOptions = serverTlsOptions(options.tls);
       try {
-        server = https.createServer({ ...tlsOptions, requireHostHeader: false }, this.onRequest);
+        server = https.createServer(
+          { ...tlsOptions, requireHostHeader: false },
+          this.handler(options.access ?? WRITE),
+        );
       } catch (err) {
         throw invalidTlsMaterial(err);
       }
@@ -170,7 +186,10 @@ export class ApiServer {
       const allowed = options.allowPlainHttpOnLoopback === true && (await isLoopbackHost(options.host));
       if (!allowed)
         throw plainHttpRefused(options.host, options.port, options.allowPlainHttpOnLoopback === true);
-      server = this.plainServer();
+      if (options.access?.kind === 'writers') {
+        throw new FleetError('CONFIG_INVALID', 'listing writers by certificate needs TLS on the TCP API');
+      }
+      server = this.plainServer(options.access ?? WRITE);
     }
     await listen(server, { host: options.host, port: options.port }, `tcp ${options.host}:${options.port}`);
     this.adopt(server);
@@ -192,7 +211,7 @@ export class ApiServer {
    */
   async listenFd(fd: number): Promise<void> {
     this.assertOpen();
-    const server = this.plainServer();
+    const server = this.plainServer(WRITE);
     await listen(server, { fd }, `fd ${fd}`);
     this.adopt(server);
     this.log.info('api listening', { fd });
@@ -239,9 +258,20 @@ export class ApiServer {
     if (this.closing !== undefined) throw new FleetError('API_LISTEN_FAILED', 'The API server is closed');
   }
 
-  private plainServer(): http.Server {
+  private plainServer(access: ApiAccess): http.Server {
     // Host is optional: local clients on the unix socket need not invent one.
-    return http.createServer({ requireHostHeader: false }, this.onRequest);
+    return http.createServer({ requireHostHeader: false }, this.handler(access));
+  }
+
+  /** The request listener of a listener with this access. */
+  private handler(access: ApiAccess): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+    return (req, res) => {
+      this.serve(req, res, mayWrite(access, req)).catch((err: unknown) => {
+        // Only a bug in writing the response gets here; the connection is all we can drop.
+        this.log.error('api response failed', { error: describeError(err) });
+        res.destroy();
+      });
+    };
   }
 
   /** Keeps a listening server for `close()`; one that started listening after close began is closed. */
@@ -256,15 +286,12 @@ export class ApiServer {
     });
   }
 
-  private readonly onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    this.serve(req, res).catch((err: unknown) => {
-      // Only a bug in writing the response gets here; the connection is all we can drop.
-      this.log.error('api response failed', { error: describeError(err) });
-      res.destroy();
-    });
-  };
-
-  private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /**
+   * Serves one request. Access control is decided here, once for every route (today's and those
+   * added later): a client that may not write gets 403 for any method but GET and HEAD, before
+   * the request is routed or its body read.
+   */
+  private async serve(req: http.IncomingMessage, res: http.ServerResponse, canWrite: boolean): Promise<void> {
     const started = performance.now();
     const method = req.method ?? '';
     const { path, query } = splitTarget(req.url ?? '/');
@@ -273,6 +300,12 @@ export class ApiServer {
     let routed: Route | undefined;
     let routeFailure: unknown;
     try {
+      if (!canWrite && !READ_METHODS.has(method)) {
+        throw new ApiError(
+          403,
+          `read-only access: this listener or client certificate may only GET, not ${method}`,
+        );
+      }
       routed = route(method, path);
       resource = routed.resource;
     } catch (err) {
@@ -360,29 +393,4 @@ function errorResponse(
   const headers: Record<string, string> = { 'Content-Type': JSON_CONTENT_TYPE, ...extra };
   if (status === 503) headers['Retry-After'] = RETRY_AFTER_SECONDS;
   return { status, body: errorBody(status, message), headers };
-}
-
-/** Listens and waits for it; a failure is `API_LISTEN_FAILED` naming `what`. */
-function listen(
-  server: net.Server,
-  options: net.ListenOptions | { fd: number },
-  what: string,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      server.off('listening', onListening);
-      reject(
-        new FleetError('API_LISTEN_FAILED', `Cannot serve the API on ${what}: ${describeError(err)}`, {
-          cause: err,
-        }),
-      );
-    };
-    const onListening = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    server.once('error', onError);
-    server.once('listening', onListening);
-    server.listen(options);
-  });
 }

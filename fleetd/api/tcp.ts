@@ -86,3 +86,28 @@ export function plainHttpRefused(host: string, port: number, flagSet: boolean): 
       'Configure a certificate, key and client CA to serve it on the network.',
   );
 }
+
+/** Listens and waits for it; a failure is `API_LISTEN_FAILED` naming `what`. */
+export function listen(
+  server: net.Server,
+  options: net.ListenOptions | { fd: number },
+  what: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      server.off('listening', onListening);
+      reject(
+        new FleetError('API_LISTEN_FAILED', `Cannot serve the API on ${what}: ${describeError(err)}`, {
+          cause: err,
+        }),
+      );
+    };
+    const onListening = (): void => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(options);
+  });
+}

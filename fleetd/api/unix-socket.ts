@@ -1,4 +1,4 @@
-import { chmod, lstat, stat, unlink } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, stat, unlink } from 'node:fs/promises';
 import * as net from 'node:net';
 import { FleetError, describeError } from '../../lib/errors.js';
 
@@ -119,16 +119,40 @@ export async function listenUnixSocket(
   server: net.Server,
   path: string,
   mode: number,
+  group?: string,
 ): Promise<UnixSocketFile> {
+  const gid = group === undefined || group === '' ? undefined : await groupId(group, path);
   await clearStaleSocket(path);
-  await bind(server, path, mode);
+  // With a group, bind without group access first: the group is not yet the one asked for.
+  await bind(server, path, gid === undefined ? mode : mode & 0o707);
   try {
+    if (gid !== undefined) await chown(path, -1, gid);
     await chmod(path, mode);
     return { path, ino: (await stat(path)).ino };
   } catch (err) {
     server.close();
-    throw listenFailed(path, `cannot set mode ${mode.toString(8)}: ${describeError(err)}`, err);
+    throw listenFailed(
+      path,
+      `cannot set mode ${mode.toString(8)}${group === undefined ? '' : ` and group ${group}`}: ${describeError(err)}`,
+      err,
+    );
   }
+}
+
+/** The numeric ID of a group given by name (from /etc/group) or by number. */
+export async function groupId(group: string, path: string, groupFile = '/etc/group'): Promise<number> {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text: string;
+  try {
+    text = await readFile(groupFile, 'utf8');
+  } catch (err) {
+    throw listenFailed(path, `cannot look up group ${group} in ${groupFile}: ${describeError(err)}`, err);
+  }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw listenFailed(path, `no group ${group} in ${groupFile}`);
 }
 
 /** Removes the socket file if it is still the one we created. Idempotent. */

@@ -267,6 +267,35 @@ const CASES: readonly OptionCases[] = [
     with: ['--etcd-username=fleet'],
   },
   {
+    option: 'api_socket_group',
+    good: [
+      ['fleet-ops', 'fleet-ops'],
+      ['1001', '1001'],
+    ],
+    bad: [['ops team', 'is not a group name or ID']],
+  },
+  {
+    option: 'api_readonly_socket',
+    good: [['/run/fleet-ro.sock', '/run/fleet-ro.sock']],
+    bad: [['fleet-ro.sock', 'is not an absolute path']],
+  },
+  {
+    option: 'api_readonly_socket_mode',
+    good: [['0666', 0o666]],
+    bad: [['rw', 'is not an octal file mode']],
+  },
+  {
+    option: 'api_readonly_socket_group',
+    good: [['users', 'users']],
+    bad: [['a:b', 'is not a group name or ID']],
+  },
+  {
+    option: 'api_tls_writers',
+    good: [['ops-admin, deploy', ['ops-admin', 'deploy']]],
+    bad: [],
+    with: ['--api-tls-cert=/c.pem', '--api-tls-key=/k.pem', '--api-tls-ca=/ca.pem', '--api-tcp=127.0.0.1:1'],
+  },
+  {
     option: 'api_tls_cert',
     good: [['/etc/fleet/api.pem', '/etc/fleet/api.pem']],
     bad: [['api.pem', 'is not an absolute path']],

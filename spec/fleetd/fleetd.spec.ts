@@ -115,7 +115,8 @@ class World {
       createApi: (deps) => {
         const n = ++this.apis;
         const api: FleetdApi = {
-          listenUnix: (path, mode) => {
+          listenUnix: (path, options) => {
+            const mode = typeof options === 'number' ? options : options?.mode;
             events.push(`api${n}.listenUnix ${path} ${(mode ?? 0).toString(8)} ready=${deps.ready()}`);
             return Promise.resolve();
           },

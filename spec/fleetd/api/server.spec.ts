@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { lstat, stat, writeFile } from 'node:fs/promises';
+import { lstat, readFile, stat, writeFile } from 'node:fs/promises';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -304,6 +304,100 @@ describe('fleetd/api server', () => {
         const err = await failure(() => server().listenTcp({ host: '127.0.0.1', port: 0, tls }));
         expect(isFleetError(err, 'CONFIG_INVALID'), String(err)).to.equal(true);
       }
+    });
+  });
+
+  describe('access control', () => {
+    const UNIT_BODY = JSON.stringify({
+      desiredState: 'launched',
+      options: [{ section: 'Service', name: 'ExecStart', value: '/bin/true' }],
+    });
+    const JSON_HEADERS = { 'Content-Type': 'application/json' };
+    const READ_ONLY =
+      '{"error":{"code":403,"message":"read-only access: this listener or client certificate may only GET, not PUT"}}';
+
+    it('serves only GET on a read-only socket (403 for every other method, nothing stored), and full access on the other', async () => {
+      const registry = new InMemoryRegistry();
+      const s = server({ registry });
+      const rw = socketPath();
+      const ro = socketPath();
+      await s.listenUnix(rw);
+      await s.listenUnix(ro, { mode: 0o666, access: { kind: 'read' } });
+      expect((await stat(ro)).mode & 0o777).to.equal(0o666);
+      const roTarget: HttpTarget = { kind: 'unix', socketPath: ro };
+      expect((await httpRequest(roTarget, 'GET', '/fleet/v1/units')).status).to.equal(200);
+      expect((await httpRequest(roTarget, 'GET', '/fleet/v1/machines')).status).to.equal(200);
+      const put = await httpRequest(roTarget, 'PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body: UNIT_BODY,
+      });
+      expect(put.status).to.equal(403);
+      expect(put.body).to.equal(READ_ONLY);
+      for (const [method, target] of [
+        ['DELETE', '/fleet/v1/units/web.service'],
+        ['PATCH', '/fleet/v1/machines'],
+        ['POST', '/fleet/v1/units'],
+      ] as const) {
+        expect((await httpRequest(roTarget, method, target)).status, method).to.equal(403);
+      }
+      expect(await registry.listUnits()).to.deep.equal([]);
+      const ok = await httpRequest({ kind: 'unix', socketPath: rw }, 'PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body: UNIT_BODY,
+      });
+      expect(ok.status).to.equal(201);
+    });
+
+    it('gives the socket file the group asked for, by name or ID', async () => {
+      const groups = await readFile('/etc/group', 'utf8');
+      const line = groups.split('\n').find((l) => l.startsWith('nogroup:') || l.startsWith('nobody:'));
+      const [name = '', , gid = ''] = (line ?? '').split(':');
+      expect(name, 'a nogroup or nobody group in /etc/group').to.not.equal('');
+      const byName = socketPath();
+      await server().listenUnix(byName, { mode: 0o660, group: name });
+      expect((await stat(byName)).gid).to.equal(Number(gid));
+      const byId = socketPath();
+      await server().listenUnix(byId, { group: gid });
+      expect((await stat(byId)).gid).to.equal(Number(gid));
+      const err = await failure(() => server().listenUnix(socketPath(), { group: 'no-such-group-here' }));
+      expect(isFleetError(err, 'API_LISTEN_FAILED'), String(err)).to.equal(true);
+    });
+
+    it('lets only the listed client certificates write over TLS; the others may read', async () => {
+      const registry = new InMemoryRegistry();
+      const tls = { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert };
+      const client = (port: number): HttpTarget => ({
+        kind: 'tls',
+        host: '127.0.0.1',
+        port,
+        ca: pki.caCert,
+        cert: pki.clientCert,
+        key: pki.clientKey,
+      });
+      const others = await server({ registry }).listenTcp({
+        host: '127.0.0.1',
+        port: 0,
+        tls,
+        access: { kind: 'writers', commonNames: ['ops-admin'] },
+      });
+      expect((await httpRequest(client(others.port), 'GET', '/fleet/v1/units')).status).to.equal(200);
+      const refused = await httpRequest(client(others.port), 'PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body: UNIT_BODY,
+      });
+      expect(refused.body).to.equal(READ_ONLY);
+      expect(await registry.listUnits()).to.deep.equal([]);
+      const listed = await server({ registry }).listenTcp({
+        host: '127.0.0.1',
+        port: 0,
+        tls,
+        access: { kind: 'writers', commonNames: ['ops-admin', 'client'] },
+      });
+      const put = await httpRequest(client(listed.port), 'PUT', '/fleet/v1/units/web.service', {
+        headers: JSON_HEADERS,
+        body: UNIT_BODY,
+      });
+      expect(put.status).to.equal(201);
     });
   });
 
