@@ -57,9 +57,14 @@ export function formatHelp(cmd: Command, helper: Help): string {
     const own = helper.visibleOptions(cmd).filter((o) => o.long !== '--help');
     if (own.length > 0) out += `\nOPTIONS:\n${formatTable(optionRows(own))}`;
   }
+  if (!isRoot) {
+    // fleet repeated the 20-line global block in every command's help; it is shown once, here.
+    out += '\nGLOBAL OPTIONS: see "fleetctl help".\n';
+    return out;
+  }
   const globals = helper.visibleOptions(root).filter((o) => o.long !== '--help' && o.long !== '--version');
   out += `\nGLOBAL OPTIONS:\n${formatTable(optionRows(globals))}`;
-  if (isRoot) {
+  {
     out +=
       `\nEvery global option can also be set with an environment variable, e.g. ${envName('endpoint')} or ` +
       `${envName('ssh-username')}; the command line wins.\n` +

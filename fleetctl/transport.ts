@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
@@ -154,8 +155,10 @@ export class Transport {
       const ca = readTlsFile('--ca-file', files.caFile);
       const cert = readTlsFile('--cert-file', files.certFile);
       const key = readTlsFile('--key-file', files.keyFile);
+      const host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
       this.secure = {
-        servername: endpoint.url.hostname,
+        // SNI carries host names only (RFC 6066); Node warns when given an IP address.
+        ...(isIP(host) === 0 ? { servername: host } : {}),
         ...(ca === undefined ? {} : { ca }),
         ...(cert === undefined ? {} : { cert }),
         ...(key === undefined ? {} : { key }),

@@ -1,3 +1,4 @@
+import { fstatSync } from 'node:fs';
 import winston from 'winston';
 
 /** Structured fields attached to a log line. */
@@ -23,6 +24,32 @@ export interface LoggerOptions {
   readonly level?: LogLevel;
   /** JSON lines (for journald) or readable text; defaults to JSON unless stderr is a terminal. */
   readonly json?: boolean;
+  /**
+   * Whether each line carries its own timestamp. Default: not when stderr goes to journald
+   * (which stamps every line itself), else yes.
+   */
+  readonly timestamps?: boolean;
+}
+
+/**
+ * True when stderr is the journal: systemd sets `JOURNAL_STREAM=<device>:<inode>` for a service
+ * whose output goes to journald, and it holds only while stderr is still that stream.
+ */
+export function stderrIsJournal(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  stat: () => { dev: number; ino: number } | undefined = () => {
+    try {
+      return fstatSync(2);
+    } catch {
+      return undefined;
+    }
+  },
+): boolean {
+  const stream = env.JOURNAL_STREAM;
+  if (stream === undefined) return false;
+  const match = /^(\d+):(\d+)$/.exec(stream);
+  const fd = stat();
+  return match !== null && fd !== undefined && Number(match[1]) === fd.dev && Number(match[2]) === fd.ino;
 }
 
 class WinstonLogger implements Logger {
@@ -47,18 +74,21 @@ class WinstonLogger implements Logger {
 /** A winston-backed logger writing to stderr. */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const json = options.json ?? !process.stderr.isTTY;
+  const stamped = options.timestamps ?? !stderrIsJournal();
+  const none = winston.format((info) => info);
   const format = json
     ? winston.format.combine(
-        winston.format.timestamp(),
+        stamped ? winston.format.timestamp() : none(),
         winston.format.errors({ stack: true }),
         winston.format.json(),
       )
     : winston.format.combine(
-        winston.format.timestamp({ format: 'YYYY-MM-DD HH:mm:ss.SSS' }),
+        stamped ? winston.format.timestamp({ format: 'YYYY-MM-DD HH:mm:ss.SSS' }) : none(),
         winston.format.printf((info) => {
           const { timestamp, level, message, ...rest } = info;
           const fields = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-          return `${String(timestamp)} ${level.toUpperCase()} ${String(message)}${fields}`;
+          const stamp = typeof timestamp === 'string' ? `${timestamp} ` : '';
+          return `${stamp}${level.toUpperCase()} ${String(message)}${fields}`;
         }),
       );
   const inner = winston.createLogger({

@@ -1,5 +1,9 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { silentLogger } from '../../lib/logger.js';
+import { ApiServer } from '../../fleetd/api/server.js';
+import { createTestPki } from '../helpers/test-pki.js';
 import { expect } from 'chai';
 import { describe, it, beforeEach, afterEach } from 'mocha';
 import { VERSION } from '../../lib/version.js';
@@ -78,6 +82,38 @@ describe('the built fleetctl binary', () => {
       });
     } finally {
       await pilot.stop();
+    }
+  });
+
+  it('talks HTTPS to https://<IP> without a TLS ServerName deprecation warning', async () => {
+    const pkiDir = join(h.dir, 'pki');
+    await mkdir(pkiDir);
+    const pki = await createTestPki(pkiDir);
+    const server = new ApiServer({ registry: h.registry, logger: silentLogger });
+    const { port } = await server.listenTcp({
+      host: '127.0.0.1',
+      port: 0,
+      tls: { cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert },
+    });
+    try {
+      const r = await fleetctl(
+        [
+          '--endpoint',
+          `https://127.0.0.1:${port}`,
+          '--ca-file',
+          join(pkiDir, 'ca.crt'),
+          '--cert-file',
+          join(pkiDir, 'client.crt'),
+          '--key-file',
+          join(pkiDir, 'client.key'),
+          'list-machines',
+        ],
+        {},
+        h.dir,
+      );
+      expect(r).to.deep.equal({ code: 0, stdout: MACHINES, stderr: '' });
+    } finally {
+      await server.close();
     }
   });
 

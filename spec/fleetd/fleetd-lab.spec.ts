@@ -147,6 +147,17 @@ describe('fleetd/fleetd in a lab: two machines running fleetd as a systemd servi
     expect(leader).to.be.a('string');
   });
 
+  it('logs to the journal as fleetd (journalctl -t fleetd), without a second timestamp', async () => {
+    const m = lab.machines[0]!;
+    const lines = (await sh(m, 'journalctl -t fleetd -o cat --no-pager | head -n 20')).trim().split('\n');
+    expect(lines.length, 'lines tagged fleetd').to.be.at.least(3);
+    for (const line of lines) {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      expect(record, line).to.have.property('message');
+      expect(record, line).not.to.have.property('timestamp');
+    }
+  });
+
   it('schedules a launched unit, which its agent reports active/running and systemd runs', async () => {
     const submitted = Date.now();
     await reg().submitUnit(unitRecord('hello.service'), 'launched');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { describe, it } from 'mocha';
 
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
-import { createLogger, MemoryLogger } from '../../lib/logger.js';
+import { createLogger, MemoryLogger, stderrIsJournal } from '../../lib/logger.js';
 
 describe('lib/logger and lib/errors', () => {
   it('keeps constant messages and puts data in fields, child fields included', () => {
@@ -32,5 +32,16 @@ describe('lib/logger and lib/errors', () => {
     expect(isFleetError(new Error('x'))).to.equal(false);
     expect(describeError(err)).to.equal('etcd did not answer within 1000 ms');
     expect(describeError('plain')).to.equal('plain');
+  });
+});
+
+describe('stderrIsJournal', () => {
+  const fd = (): { dev: number; ino: number } => ({ dev: 64769, ino: 123 });
+  it('is true only when JOURNAL_STREAM names the device and inode of stderr', () => {
+    expect(stderrIsJournal({ JOURNAL_STREAM: '64769:123' }, fd)).to.equal(true);
+    expect(stderrIsJournal({ JOURNAL_STREAM: '64769:124' }, fd)).to.equal(false);
+    expect(stderrIsJournal({}, fd)).to.equal(false);
+    expect(stderrIsJournal({ JOURNAL_STREAM: 'x' }, fd)).to.equal(false);
+    expect(stderrIsJournal({ JOURNAL_STREAM: '64769:123' }, () => undefined)).to.equal(false);
   });
 });
