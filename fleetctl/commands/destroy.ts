@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { describeError } from '../../lib/errors.js';
 import type { Context } from '../context.js';
-import { unitNames } from '../create-units.js';
+import { expandUnitArgs, notFoundMessage } from '../find-units.js';
 import { defineCommand, onRun } from '../define.js';
 import { addBlockFlags } from '../flags.js';
 
@@ -18,8 +18,10 @@ export function registerDestroy(program: Command, ctx: Context): void {
       'completely for any custom stop directives (i.e. ExecStop option in the unit',
       'file).',
       '',
-      'Destroying a unit that is not in the cluster is not an error: it is skipped, and',
-      'when no named unit exists "Units not found in registry" is printed (exit 0).',
+      'Destroying a unit that is not in the cluster is not an error: it is skipped and',
+      'named ("Unit X not found in registry", with the closest submitted name), exit 0.',
+      'A name with glob characters matches the submitted units (quote it for the shell):',
+      "\tfleetctl destroy 'web-*'",
       'The removal is immediate, so --no-block and --block-attempts change nothing;',
       'they are accepted for compatibility.',
       '',
@@ -38,19 +40,25 @@ export function registerDestroy(program: Command, ctx: Context): void {
     }
     const client = ctx.client();
     let exitCode = 0;
-    let any = false;
-    for (const { name } of unitNames(args)) {
+    const { names, unmatched, submitted } = await expandUnitArgs(ctx, args);
+    const missing = [...unmatched];
+    for (const name of names) {
       try {
-        if (!(await client.destroyUnit(name))) continue;
+        if (!(await client.destroyUnit(name))) {
+          missing.push(name);
+          continue;
+        }
       } catch (err) {
         ctx.err(`Error destroying units: ${describeError(err)}`);
         exitCode = 1;
         continue;
       }
-      any = true;
       ctx.out(`Destroyed ${name}`);
     }
-    if (!any && exitCode === 0) ctx.err('Units not found in registry');
+    if (missing.length > 0) {
+      const all = await submitted();
+      for (const name of missing) ctx.err(notFoundMessage(name, all));
+    }
     return exitCode;
   });
 }

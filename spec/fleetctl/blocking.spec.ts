@@ -327,8 +327,24 @@ describe('fleetctl load, start, stop, unload, destroy and restart (blocking)', (
       expect(await h.run(['stop', 'ghost'])).to.deep.equal({
         code: 1,
         stdout: '',
-        stderr: 'Units not found in registry\n',
+        stderr: 'Unit ghost.service not found in registry\n',
       });
+    });
+
+    it('names every unit not found and suggests the closest submitted name', async () => {
+      await h.unit('trial-plain.service', 'launched');
+      await h.unit('web@1.service', 'launched');
+      expect(await h.run(['stop', 'trial-plian.service', 'web@2', 'zzz'])).to.deep.equal({
+        code: 1,
+        stdout: '',
+        stderr:
+          'Unit trial-plian.service not found in registry (did you mean trial-plain.service?)\n' +
+          'Unit web@2.service not found in registry (did you mean web@1.service?)\n' +
+          'Unit zzz.service not found in registry\n',
+      });
+      expect((await h.run(['unload', 'trial-plian'])).stderr).to.equal(
+        'Unit trial-plian.service not found in registry (did you mean trial-plain.service?)\n',
+      );
     });
 
     it('triggers global units', async () => {
@@ -391,7 +407,7 @@ describe('fleetctl load, start, stop, unload, destroy and restart (blocking)', (
       expect(await h.run(['destroy', 'hello.service', 'ghost.service'])).to.deep.equal({
         code: 0,
         stdout: 'Destroyed hello.service\n',
-        stderr: '',
+        stderr: 'Unit ghost.service not found in registry\n',
       });
       expect(await h.registry.getUnit('hello.service')).to.equal(undefined);
       expect(await h.registry.listUnitStates({ unit: 'hello.service' })).to.deep.equal([]);
@@ -401,8 +417,24 @@ describe('fleetctl load, start, stop, unload, destroy and restart (blocking)', (
       expect(await h.run(['destroy', '--no-block', 'ghost'])).to.deep.equal({
         code: 0,
         stdout: '',
-        stderr: 'Units not found in registry\n',
+        stderr: 'Unit ghost.service not found in registry\n',
       });
+    });
+
+    it("matches a glob such as 'web-*' against the submitted units", async () => {
+      for (const name of ['web-1.service', 'web-2.service', 'web-a.socket', 'db-1.service'])
+        await h.unit(name, 'launched');
+      expect(await h.run(['destroy', 'web-*'])).to.deep.equal({
+        code: 0,
+        stdout: 'Destroyed web-1.service\nDestroyed web-2.service\n',
+        stderr: '',
+      });
+      expect(await h.run(['destroy', 'web-*.socket', 'cache-*'])).to.deep.equal({
+        code: 0,
+        stdout: 'Destroyed web-a.socket\n',
+        stderr: 'No unit matching cache-*.service in registry\n',
+      });
+      expect([...h.registry.units.keys()]).to.deep.equal(['db-1.service']);
     });
 
     it('exits 1 when fleetd fails', async () => {
