@@ -315,4 +315,71 @@ export class FleetClient {
   listMachines(): Promise<ApiMachine[]> {
     return this.list(`${API}/machines`, 'machines', toMachine);
   }
+
+  /**
+   * Cluster events, oldest first (`GET /events`, every page), with the revision to follow after.
+   * `params` are the API's filters (`unit` may repeat).
+   */
+  async listEvents(params: URLSearchParams): Promise<{ events: ApiEvent[]; revision: number }> {
+    const events: ApiEvent[] = [];
+    let revision = 0;
+    let token: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const q = new URLSearchParams(params);
+      if (token !== undefined) q.set('nextPageToken', token);
+      const res = await this.transport.request('GET', `${API}/events?${q.toString()}`);
+      if (res.status !== 200) throw decodeError(res);
+      const body = parseBody(res);
+      if (page === 0 && typeof body.revision === 'number') revision = body.revision;
+      if (Array.isArray(body.events)) for (const e of body.events) if (isEvent(e)) events.push(e);
+      token = str(body.nextPageToken);
+      if (token === undefined) break;
+    }
+    return { events, revision };
+  }
+
+  /** Follows events (`GET /events?watch=true`), calling `onEvent` for each, until the stream ends. */
+  async followEvents(params: URLSearchParams, onEvent: (e: ApiEvent) => void): Promise<void> {
+    const q = new URLSearchParams(params);
+    q.set('watch', 'true');
+    let pending = '';
+    const res = await this.transport.stream(`${API}/events?${q.toString()}`, (text) => {
+      pending += text;
+      let nl = pending.indexOf('\n');
+      while (nl !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        nl = pending.indexOf('\n');
+        try {
+          const e: unknown = JSON.parse(line);
+          if (isEvent(e)) onEvent(e);
+        } catch {
+          // A torn line cannot happen on a healthy stream; skip it rather than stop following.
+        }
+      }
+    });
+    if (res.status !== 200) throw decodeError(res);
+  }
+}
+
+/** One cluster event as the API sends it (fleetd/api/events.ts). */
+export interface ApiEvent {
+  readonly id: string;
+  readonly revision: number;
+  readonly time: string;
+  readonly kind: string;
+  readonly unit?: string;
+  readonly machine?: string;
+  readonly message: string;
+  readonly reporter: string;
+}
+
+function isEvent(v: unknown): v is ApiEvent {
+  return (
+    isRecord(v) &&
+    typeof v.time === 'string' &&
+    typeof v.kind === 'string' &&
+    typeof v.message === 'string' &&
+    typeof v.revision === 'number'
+  );
 }

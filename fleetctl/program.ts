@@ -4,6 +4,7 @@ import { VERSION } from '../lib/version.js';
 import { normalizeArgv } from './argv.js';
 import { registerCat } from './commands/cat.js';
 import { registerDestroy } from './commands/destroy.js';
+import { registerEvents } from './commands/events.js';
 import { registerFdForward } from './commands/fd-forward.js';
 import { registerHelp } from './commands/help.js';
 import { registerJournal } from './commands/journal.js';
@@ -30,6 +31,7 @@ export type { RunOptions } from './context.js';
 const COMMANDS = [
   registerCat,
   registerDestroy,
+  registerEvents,
   registerFdForward,
   registerHelp,
   registerJournal,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { describeError } from '../../lib/errors.js';
 import { mangleUnitName } from '../../unit/unit-name.js';
 import type { Context } from '../context.js';
+import { printRecentEvents } from './events.js';
 import { defineCommand, onRun } from '../define.js';
 import { boolFlag, flagSet, intFlag, intValue } from '../flags.js';
 import { runOnMachine } from '../ssh.js';
@@ -91,6 +92,7 @@ export function registerStatus(program: Command, ctx: Context): void {
         }
         for (const machine of machines)
           await run(machine, name, `Unit ${name} on ${await ctx.machines().legend(machine)}:`);
+        await printRecentEvents(ctx, name);
         continue;
       }
       if (
@@ -103,6 +105,7 @@ export function registerStatus(program: Command, ctx: Context): void {
         continue;
       }
       await run(unit.machineID, name);
+      await printRecentEvents(ctx, name);
     }
     return exitCode;
   });

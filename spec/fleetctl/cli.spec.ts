@@ -54,6 +54,7 @@ describe('fleetctl command line: help, version, flags, environment, endpoints', 
       const commands = [
         'cat',
         'destroy',
+        'events',
         'fd-forward',
         'help',
         'journal',
