@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { constants, watch, type FSWatcher, type Stats } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 import { describeError } from '../lib/errors.js';
@@ -39,6 +39,20 @@ export interface DropFolderDeps {
   readonly onChange: () => void;
 }
 
+/**
+ * Why a file or folder may not feed units to a daemon that runs as root, or undefined: like
+ * sshd's StrictModes, it must be owned by root (or by fleetd's own user) and not be writable by
+ * group or others, or another user could make fleetd submit what they wrote.
+ */
+export function unsafeOwnership(st: Pick<Stats, 'mode' | 'uid'>, ownUid: number): string | undefined {
+  if (st.uid !== 0 && st.uid !== ownUid) return `owned by user ${st.uid}, not by root`;
+  if ((st.mode & 0o022) !== 0)
+    return `writable by ${(st.mode & 0o020) !== 0 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8)})`;
+  return undefined;
+}
+
+const OWN_UID = process.getuid?.() ?? 0;
+
 function errorCode(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -73,6 +87,9 @@ export class DropFolder {
     try {
       const folder = await stat(directory);
       if (!folder.isDirectory()) return this.unreadable('not a folder');
+      const unsafe = unsafeOwnership(folder, OWN_UID);
+      if (unsafe !== undefined)
+        return this.unreadable(`the folder is ${unsafe}; refusing it as sshd's StrictModes would`);
       ino = folder.ino;
       names = (await readdir(directory)).sort();
     } catch (err) {
@@ -114,29 +131,67 @@ export class DropFolder {
     this.fsWatch = undefined;
   }
 
-  /** One file's contents; 'gone' when it vanished or is not a file, undefined when unreadable. */
+  /**
+   * One file's contents; 'gone' when it vanished or is not a regular file, undefined when it
+   * cannot or may not be read. A symbolic link is refused without being followed (O_NOFOLLOW),
+   * so nothing of a file elsewhere is ever read or logged; a file writable by group or others
+   * or owned by another user is refused; at most 1 MiB is read, counted as it is read.
+   */
   private async read(name: string): Promise<DropFileRead | 'gone' | undefined> {
     const file = join(this.deps.directory, name);
     const log = this.deps.logger;
+    const refuse = (why: string): void => {
+      this.noteOnce(name, `refused ${why}`, () => {
+        log.error('file in the unit drop folder refused; its unit is left as it is', { file, why });
+      });
+    };
+    let handle;
     try {
-      const before = await stat(file);
+      handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (err) {
+      if (isMissing(err)) return 'gone';
+      if (errorCode(err) === 'ELOOP') {
+        refuse('a symbolic link (not followed)');
+        return undefined;
+      }
+      const error = describeError(err);
+      this.noteOnce(name, `unreadable ${error}`, () => {
+        log.error('cannot read a file in the unit drop folder; its unit is left as it is', { file, error });
+      });
+      return undefined;
+    }
+    try {
+      const before = await handle.stat();
       if (!before.isFile()) {
         this.noteOnce(name, 'not a file', () => {
           log.info('entry in the unit drop folder ignored: not a regular file', { file });
         });
         return 'gone';
       }
-      if (before.size > MAX_DROP_FILE_BYTES) {
-        this.noteOnce(name, `too large ${before.size}`, () => {
+      const unsafe = unsafeOwnership(before, OWN_UID);
+      if (unsafe !== undefined) {
+        refuse(`${unsafe}; refusing it as sshd's StrictModes would`);
+        return undefined;
+      }
+      // Read one byte past the cap: the bytes read decide, not the size stat reported.
+      const buffer = Buffer.alloc(MAX_DROP_FILE_BYTES + 1);
+      let length = 0;
+      while (length < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+        if (bytesRead === 0) break;
+        length += bytesRead;
+      }
+      if (length > MAX_DROP_FILE_BYTES) {
+        this.noteOnce(name, 'too large', () => {
           log.error('unit file too large to be a unit; its unit is left as it is', {
             file,
-            bytes: before.size,
+            bytes: Math.max(before.size, length),
             maxBytes: MAX_DROP_FILE_BYTES,
           });
         });
         return undefined;
       }
-      const contents = await readFile(file);
+      const contents = Buffer.from(buffer.subarray(0, length));
       const digest = createHash('sha256').update(contents).digest('hex');
       return {
         fingerprint: `${before.size}/${before.mtimeMs}/${digest}`,
@@ -151,6 +206,8 @@ export class DropFolder {
         log.error('cannot read a file in the unit drop folder; its unit is left as it is', { file, error });
       });
       return undefined;
+    } finally {
+      await handle.close();
     }
   }
 

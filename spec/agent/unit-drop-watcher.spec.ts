@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { describe, it, beforeEach, afterEach } from 'mocha';
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -379,6 +379,59 @@ describe('agent/unit-drop-watcher over a temporary folder and the in-memory regi
     await until(() => expect(logged('error', message)).to.have.length(1), 'the big file to be refused');
     await scanTwice();
     expect(logged('error', message)).to.have.length(1);
+    expect(recording.submits).to.deep.equal([]);
+  });
+
+  it('refuses a symbolic link without following it: nothing of its target is read or logged', async () => {
+    startWatcher();
+    const secret = join(root, 'root-only.conf');
+    await writeFile(secret, 'password=hunter2\n', { mode: 0o600 });
+    await symlink(secret, join(folder, 'leak.service'));
+    const web = unitFile('web.service');
+    await drop('web.service', web.text);
+    await submitted('web.service', web.hash);
+    const refused = 'file in the unit drop folder refused; its unit is left as it is';
+    await until(() => expect(logged('error', refused)).to.have.length(1), 'the link to be refused');
+    expect(logged('error', refused)[0]?.fields).to.include({
+      file: join(folder, 'leak.service'),
+      why: 'a symbolic link (not followed)',
+    });
+    await scanTwice();
+    expect(logged('error', refused)).to.have.length(1);
+    expect(JSON.stringify(logger.records)).to.not.contain('hunter2');
+    expect(registry.units.has('leak.service')).to.equal(false);
+  });
+
+  it('refuses files writable by group or others, as sshd StrictModes', async () => {
+    startWatcher();
+    for (const [name, mode] of [
+      ['group.service', 0o664],
+      ['world.service', 0o646],
+    ] as const) {
+      await drop(name, unitFile(name).text);
+      await chmod(join(folder, name), mode);
+    }
+    const refused = 'file in the unit drop folder refused; its unit is left as it is';
+    await until(() => expect(logged('error', refused)).to.have.length(2), 'both files to be refused');
+    expect(logged('error', refused).map((r) => r.fields.why)).to.have.members([
+      "writable by its group (mode 664); refusing it as sshd's StrictModes would",
+      "writable by others (mode 646); refusing it as sshd's StrictModes would",
+    ]);
+    await scanTwice();
+    expect(recording.submits).to.deep.equal([]);
+    // Once fixed, the file counts.
+    await chmod(join(folder, 'group.service'), 0o644);
+    await submitted('group.service', unitFile('group.service').hash);
+  });
+
+  it('refuses a folder writable by group or others and submits nothing from it', async () => {
+    await chmod(folder, 0o777);
+    startWatcher();
+    await drop('web.service', unitFile('web.service').text);
+    const message = 'cannot read the unit drop folder; its units are left as they are';
+    await until(() => expect(logged('error', message)).to.have.length(1), 'the folder to be refused');
+    expect(String(logged('error', message)[0]?.fields.error)).to.contain('writable by its group (mode 777)');
+    await scanTwice();
     expect(recording.submits).to.deep.equal([]);
   });
 
