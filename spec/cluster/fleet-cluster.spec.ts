@@ -125,6 +125,14 @@ describe('systemd-fixtures/cluster: FleetCluster with three machines', function 
     expect(table.stdout).to.include(c().machine('m2').ip);
   });
 
+  it('has fleetctl on the PATH of every machine', async () => {
+    for (const m of c().machines) {
+      const r = await c().exec(m, ['sh', '-c', 'fleetctl list-machines --no-legend --full']);
+      expect(r.code, r.stderr).to.equal(0);
+      expect(listedIds(r.stdout)).to.include(m.machineId);
+    }
+  });
+
   it('runs fleetctl inside a machine without an --endpoint (/var/run/fleet.sock)', async () => {
     const r = await c().exec('m2', [
       'node',

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
@@ -172,13 +172,24 @@ export class FleetCluster {
     assertNoOtherOwner(options.name, 'start');
     await FleetCluster.removeLeftovers(options.name, stateDir);
 
+    // fleetctl on every machine's PATH: /usr is the host's, read-only, so a folder of our own is
+    // bound over its /usr/local/bin, holding a fleetctl that runs the bound build.
+    const binDir = join(stateDir, 'bin');
     const lab = new Lab({
       name: options.name,
       machines: options.machines,
-      bindRo: [{ host: repo, machine: MACHINE_REPO_DIR }],
+      bindRo: [
+        { host: repo, machine: MACHINE_REPO_DIR },
+        { host: binDir, machine: '/usr/local/bin' },
+      ],
       bootTimeoutMs: Math.max(1_000, deadline - Date.now()),
     });
-    mkdirSync(stateDir, { recursive: true });
+    mkdirSync(binDir, { recursive: true });
+    writeFileSync(
+      join(binDir, 'fleetctl'),
+      `#!/bin/sh\nexec node ${MACHINE_REPO_DIR}/dist/fleetctl/main.js "$@"\n`,
+      { mode: 0o755 },
+    );
     await lab.start();
     const state: ClusterState = {
       version: 1,
