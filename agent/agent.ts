@@ -1,5 +1,6 @@
 import { Backoff } from '../lib/backoff.js';
 import type { Clock } from '../lib/clock.js';
+import { describeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
 import type { MachineRecord } from '../registry/model.js';
@@ -191,11 +192,13 @@ export class Agent {
   }
 
   /**
-   * Stops the agent without touching any unit (see the shutdown policy above). The presence is
-   * left to its lease unless `release` is set, which revokes it at once: the machine leaves the
-   * cluster and the engine moves its units.
+   * Stops the agent. By default without touching any unit, the presence left to its lease (a
+   * restart, see the shutdown policy above). With `release`, the presence is revoked at once: the
+   * machine leaves the cluster and the engine moves its units. With `stopUnits` (fleetd stopped),
+   * every unit fleet runs here is stopped and unloaded first, and only then is the presence
+   * revoked (`release` implied): the engine starts a unit elsewhere only once it stopped here.
    */
-  async close(options: { readonly release?: boolean } = {}): Promise<void> {
+  async close(options: { readonly release?: boolean; readonly stopUnits?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.presenceKeeper.close();
@@ -203,7 +206,15 @@ export class Agent {
     await this.publisher.close();
     await this.view.close();
     await this.systemdSubscription?.close().catch(() => undefined);
-    if (options.release === true) await this.presenceKeeper.release();
+    if (options.stopUnits === true) {
+      await this.executor.unloadAll().catch((err: unknown) => {
+        this.log.warn('cannot stop every unit', { error: describeError(err) });
+      });
+    }
+    if (options.release === true || options.stopUnits === true) {
+      await this.presenceKeeper.release();
+      this.log.info('machine presence revoked: the machine left the cluster');
+    }
   }
 
   private record(): MachineRecord {

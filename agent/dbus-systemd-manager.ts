@@ -329,6 +329,31 @@ export class DbusSystemdManager implements SystemdManager {
     });
   }
 
+  async pendingJobOf(pid: number): Promise<string | undefined> {
+    this.assertOpen('read the pending job of a process');
+    let unitPath: string;
+    try {
+      [unitPath] = (await this.call('GetUnitByPID', 'u', [pid], `pid ${pid}`)) as [string];
+    } catch (err) {
+      // NoUnitForPID: not in a unit (a process of a terminal, a container without systemd).
+      if (err instanceof FleetError && err.code === 'SYSTEMD_FAILED') return undefined;
+      throw err;
+    }
+    const job = (await this.property(unitPath, UNIT_INTERFACE, 'Job', `pid ${pid}`)) as [number, string];
+    if (job[0] === 0) return undefined;
+    return String(await this.property(job[1], 'org.freedesktop.systemd1.Job', 'JobType', `job ${job[0]}`));
+  }
+
+  /** One property of a systemd object (Properties.Get), its variant unwrapped. */
+  private async property(path: string, iface: string, name: string, subject: string): Promise<unknown> {
+    const [variant] = (await this.call('Get', 'ss', [iface, name], subject, {
+      destination: SYSTEMD,
+      path,
+      interface: PROPERTIES,
+    })) as [{ value: unknown }];
+    return variant.value;
+  }
+
   async subscribe(listener: (unit: string) => void): Promise<SystemdSubscription> {
     this.assertOpen('subscribe');
     this.subscribed ??= this.startSignals().catch((err: unknown) => {

@@ -133,6 +133,9 @@ export class InMemorySystemdManager implements SystemdManager {
     this.faults.set(method, queue);
   }
 
+  /** The job type `pendingJobOf` reports (undefined: fleetd is in no unit, or it has no job). */
+  pendingJob: string | undefined;
+
   /** The next start of `name` fails: job result `failed`, unit `failed/failed`. */
   failNextStart(name: string): void {
     this.failingStarts.add(name);
@@ -270,6 +273,10 @@ export class InMemorySystemdManager implements SystemdManager {
         },
       };
     });
+  }
+
+  pendingJobOf(_pid: number): Promise<string | undefined> {
+    return Promise.resolve(this.pendingJob);
   }
 
   onLost(listener: (error: Error) => void): void {

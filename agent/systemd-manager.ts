@@ -66,6 +66,13 @@ export interface SystemdManager {
    * Not called after `close()`.
    */
   onLost(listener: (error: Error) => void): void;
+  /**
+   * The type of the job systemd runs now on the unit that contains process `pid` (fleetd's own
+   * unit): `restart` (a `systemctl restart`, a package upgrade's restart), `stop` (a `systemctl
+   * stop`, a system shutdown), another job type, or undefined when the process is in no unit or
+   * its unit has no job (fleetd not started by systemd, or signalled by hand).
+   */
+  pendingJobOf(pid: number): Promise<string | undefined>;
   /** Closes the connection. Idempotent. */
   close(): Promise<void>;
 }

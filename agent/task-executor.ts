@@ -72,6 +72,27 @@ export class TaskExecutor {
   }
 
   /**
+   * Stops and unloads every unit in fleet's units directory (fleet's agent Purge, when fleetd is
+   * stopped): all at once (bounded), each on its own, then one daemon-reload. A unit that fails
+   * is logged and the others proceed. Resolves when every stop job has ended.
+   */
+  async unloadAll(): Promise<void> {
+    const files = await this.deps.systemd.listUnitFiles();
+    let failures = 0;
+    await mapLimit(files, CONCURRENCY, async (unit) => {
+      try {
+        await this.runTask({ kind: 'unload', unit, reason: 'fleetd is stopping' }, new Map());
+      } catch {
+        failures++;
+      }
+    });
+    if (files.length > 0) {
+      await this.runTask({ kind: 'reload', reason: 'unit files removed' }, new Map()).catch(() => undefined);
+    }
+    this.log.info('units stopped and unloaded', { units: files.length, failures });
+  }
+
+  /**
    * Runs a plan. Tasks of one kind run concurrently (systemd takes jobs in parallel), kinds in
    * plan order: unload, load, reload, stop, start. A failure ends the round after its kind (as
    * fleet did).

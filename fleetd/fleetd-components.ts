@@ -59,7 +59,7 @@ export interface FleetdAgent {
   /** False while the machine's presence is lost and not announced again. */
   readonly present: boolean;
   start(signal?: AbortSignal): Promise<void>;
-  close(options?: { readonly release?: boolean }): Promise<void>;
+  close(options?: { readonly release?: boolean; readonly stopUnits?: boolean }): Promise<void>;
 }
 
 /** The engine as fleetd drives it (engine/engine.ts). */

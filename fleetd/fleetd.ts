@@ -19,6 +19,7 @@ import type {
 } from './fleetd-components.js';
 import { EventRecorder } from '../registry/event-recorder.js';
 import { connectSystemd, startAgent } from './fleetd-start.js';
+import { decideShutdown, type ShutdownMode } from './shutdown-mode.js';
 import { meteredSystemd } from './metered-systemd.js';
 import { FleetMetrics } from './metrics.js';
 import { MetricsListener } from './metrics-listener.js';
@@ -60,12 +61,30 @@ export interface FleetdDeps {
    * running units.
    */
   readonly onFatal?: (error: Error) => void;
+  /** fleetd's process ID, to find its own systemd unit; default process.pid. */
+  readonly pid?: number;
   /** The process's metrics; default a new FleetMetrics (one per fleetd, kept across reloads). */
   readonly metrics?: FleetMetrics;
 }
 
 /** The agent's safety-net reconcile period (fleet's agent reconciled every 5 s; ours is event-driven). */
 export const AGENT_RECONCILE_INTERVAL_MS = 5000;
+/** How long fleetd waits for systemd to say why it stops. */
+const SHUTDOWN_QUERY_TIMEOUT_MS = 2000;
+
+/** Rejects when `promise` does not settle within `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      reject(new FleetError('SYSTEMD_UNAVAILABLE', `no answer within ${ms} ms`, { retryable: true }));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
 /** fleet: the engine leader's lease is 5 x engine_reconcile_interval. */
 export const ENGINE_LEASE_INTERVALS = 5;
 const DEFAULT_SYSTEMD_CONNECT_TIMEOUT_MS = 30_000;
@@ -192,15 +211,40 @@ export class Fleetd {
    * Idempotent; resolves when everything is closed. Never rejects: a component that fails to
    * close is logged.
    */
-  stop(): Promise<void> {
+  stop(mode: ShutdownMode = 'restart'): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return this.queue.then(() => undefined);
     this.state = 'stopping';
     this.stopping.abort();
     return this.enqueue(async () => {
-      await this.closeStack();
+      await this.closeStack(mode);
       this.state = 'stopped';
-      this.log.info('fleetd stopped');
+      this.log.info('fleetd stopped', { mode });
     }).catch(() => undefined);
+  }
+
+  /**
+   * Stops fleetd on a signal, in the mode the shutdown policy decides (shutdown-mode.ts): asks
+   * systemd which job it runs on fleetd's own unit (a restart or a stop), within 2 s; without an
+   * answer the signal decides.
+   */
+  async shutdown(signal: string): Promise<void> {
+    const systemd = this.stack.systemd;
+    let job: string | undefined;
+    if (systemd !== undefined) {
+      try {
+        job = await withTimeout(
+          systemd.pendingJobOf(this.deps.pid ?? process.pid),
+          SHUTDOWN_QUERY_TIMEOUT_MS,
+        );
+      } catch (err) {
+        this.log.warn('cannot ask systemd why fleetd stops; the signal decides', {
+          error: describeError(err),
+        });
+      }
+    }
+    const decision = decideShutdown(job, signal);
+    this.log.info('shutdown mode decided', { mode: decision.mode, reason: decision.reason, signal });
+    await this.stop(decision.mode);
   }
 
   /**
@@ -488,7 +532,7 @@ export class Fleetd {
   }
 
   /** Closes what runs, in reverse order of start; failures are logged, not thrown. */
-  private async closeStack(): Promise<void> {
+  private async closeStack(mode: ShutdownMode = 'restart'): Promise<void> {
     const stack = this.stack;
     this.stack = {};
     this.announced = false;
@@ -506,11 +550,18 @@ export class Fleetd {
     }
     if (stack.agent !== undefined) {
       const agent = stack.agent;
-      // The shutdown policy of agent.ts: units keep running, the presence stays until its lease
-      // expires, and a fleetd restarted on this boot takes it over.
-      await this.closeOne('agent (units keep running; presence left to its lease)', () =>
-        agent.close({ release: false }),
-      );
+      // The shutdown policy (shutdown-mode.ts). A restart: units keep running, the presence
+      // stays until its lease expires, and a fleetd restarted on this boot takes it over. A stop:
+      // every unit stops, then the presence is revoked and the engine moves the units.
+      if (mode === 'stop') {
+        await this.closeOne('agent (units stopped and unloaded; presence revoked)', () =>
+          agent.close({ stopUnits: true }),
+        );
+      } else {
+        await this.closeOne('agent (units keep running; presence left to its lease)', () =>
+          agent.close({ release: false }),
+        );
+      }
     }
     if (stack.api !== undefined) {
       const api = stack.api;

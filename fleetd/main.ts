@@ -91,7 +91,7 @@ async function run(commandLine: RunCommandLine): Promise<number | undefined> {
     },
     onFatal: () => {
       // Units keep running; systemd restarts fleetd (Restart=always), which adopts them.
-      void fleetd.stop().finally(() => process.exit(1));
+      void fleetd.stop('restart').finally(() => process.exit(1));
     },
   });
   handleSignals({
@@ -100,7 +100,7 @@ async function run(commandLine: RunCommandLine): Promise<number | undefined> {
     logger: log,
     exit: (code) => process.exit(code),
     target: {
-      stop: () => fleetd.stop(),
+      stop: (signal) => fleetd.shutdown(signal),
       status: () => ({ ...fleetd.status() }),
       reload: async () => {
         log.info(`Reloading configuration from ${commandLine.configPath ?? DEFAULT_CONFIG_PATH}`);

@@ -32,6 +32,7 @@ export function meteredSystemd(inner: SystemdManager, metrics: MetricsHooks): Sy
     stopUnit: (name) => job('stop', () => inner.stopUnit(name)),
     unitStatus: (names) => inner.unitStatus(names),
     subscribe: (listener) => inner.subscribe(listener),
+    pendingJobOf: (pid) => inner.pendingJobOf(pid),
     onLost: (listener) => {
       inner.onLost(listener);
     },

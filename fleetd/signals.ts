@@ -7,9 +7,11 @@ import type { Logger } from '../lib/logger.js';
  *
  * | signal          | action                                                                      |
  * |-----------------|-----------------------------------------------------------------------------|
- * | SIGTERM, SIGINT | `Gracefully shutting down`: stop (engine resigns, agent stops, units keep    |
- * |                 | running, presence left to its lease, API closed), then exit 0. A second one,|
- * |                 | or `forceAfterMs` (30 s) without finishing, forces exit 1.                   |
+ * | SIGTERM, SIGINT,| `Gracefully shutting down`: stop (engine resigns, agent stops, API closed), |
+ * | SIGUSR2         | then exit 0. Whether the units stop and the machine leaves (a stop) or stay  |
+ * |                 | for the next fleetd (a restart) is decided by the target from systemd's job |
+ * |                 | on fleetd and the signal (shutdown-mode.ts). A second one, or `forceAfterMs`|
+ * |                 | (30 s) without finishing, forces exit 1.                                     |
  * | SIGHUP          | reload the configuration (logged; what changed is applied, see fleetd.ts).  |
  * | SIGUSR1         | log a one-line status dump.                                                 |
  */
@@ -22,8 +24,8 @@ export interface SignalSource {
 
 /** What the signals act on. */
 export interface SignalTarget {
-  /** Stops the daemon; resolves when it has stopped. */
-  stop(): Promise<void>;
+  /** Stops the daemon on `signal`; resolves when it has stopped. */
+  stop(signal: NodeJS.Signals): Promise<void>;
   /** Reloads the configuration; a rejection means the daemon could not go on (exit 1). */
   reload(): Promise<void>;
   /** Fields for the SIGUSR1 dump. */
@@ -76,7 +78,7 @@ export function handleSignals(options: SignalOptions): () => void {
       },
       () => undefined,
     );
-    target.stop().then(
+    target.stop(signal).then(
       () => {
         finish(0);
       },
@@ -111,6 +113,12 @@ export function handleSignals(options: SignalOptions): () => void {
       'SIGINT',
       () => {
         onStop('SIGINT');
+      },
+    ],
+    [
+      'SIGUSR2',
+      () => {
+        onStop('SIGUSR2');
       },
     ],
     ['SIGHUP', onReload],

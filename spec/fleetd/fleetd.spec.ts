@@ -313,6 +313,48 @@ describe('fleetd/fleetd: the daemon wired over in-memory components', function (
     expect(world.systemd.callCount('startUnit')).to.equal(1);
   });
 
+  for (const [job, signal] of [
+    ['restart', 'SIGTERM'],
+    ['try-restart', 'SIGTERM'],
+    [undefined, 'SIGUSR2'],
+  ] as const) {
+    it(`hands over on ${signal} with ${job === undefined ? 'no systemd job' : `a ${job} job`}: the unit keeps its main PID and the machine stays`, async () => {
+      const fleetd = track(world.fleetd());
+      await fleetd.start();
+      await world.registry.submitUnit(unitRecord('web.service'), 'launched');
+      await eventually(() => expect(world.systemd.mainPid('web.service')).to.be.a('number'));
+      const pid = world.systemd.mainPid('web.service');
+      world.systemd.pendingJob = job;
+      world.events.length = 0;
+      await fleetd.shutdown(signal);
+      expect(world.events).to.include('agent.close {"release":false}');
+      expect(world.systemd.mainPid('web.service')).to.equal(pid);
+      expect(await world.systemd.listUnitFiles()).to.deep.equal(['web.service']);
+      expect((await world.registry.listMachines()).map((m) => m.id)).to.deep.equal([MACHINE]);
+    });
+  }
+
+  for (const [job, signal] of [
+    ['stop', 'SIGTERM'],
+    [undefined, 'SIGTERM'],
+    [undefined, 'SIGINT'],
+  ] as const) {
+    it(`stops every unit and leaves at once on ${signal} with ${job === undefined ? 'no systemd job' : `a ${job} job`}`, async () => {
+      const fleetd = track(world.fleetd());
+      await fleetd.start();
+      await world.registry.submitUnit(unitRecord('web.service'), 'launched');
+      await eventually(() => expect(world.systemd.mainPid('web.service')).to.be.a('number'));
+      world.systemd.pendingJob = job;
+      world.events.length = 0;
+      await fleetd.shutdown(signal);
+      expect(world.events).to.include('agent.close {"stopUnits":true}');
+      expect(world.systemd.mainPid('web.service')).to.equal(undefined);
+      expect(await world.systemd.listUnitFiles()).to.deep.equal([]);
+      expect(await world.registry.listMachines()).to.deep.equal([]);
+      expect(await world.registry.listUnitStates({ unit: 'web.service' })).to.deep.equal([]);
+    });
+  }
+
   it('takes over the presence of an earlier run on the same boot at once', async () => {
     const first = track(world.fleetd());
     await first.start();
