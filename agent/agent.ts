@@ -113,8 +113,14 @@ export class Agent {
     this.executor = new TaskExecutor({
       systemd: deps.systemd,
       logger: this.log,
+      clock: deps.clock,
       unitRecord: (name, hash) => this.view.unitRecord(name, hash),
       cachedRecord: (hash) => this.view.cachedRecord(hash),
+      onSettled: (units) => {
+        this.publisher.markDirty(units);
+        this.publisher.trigger();
+        this.loop?.trigger();
+      },
     });
     const publishIntervalMs = Math.max(1000, (config.ttlSeconds * 1000) / 2);
     this.publisher = new UnitStatePublisher({
@@ -181,6 +187,7 @@ export class Agent {
   async idle(): Promise<void> {
     for (let i = 0; i < 3; i++) {
       await this.loop?.idle();
+      await this.executor.idle();
       await this.publisher.idle();
     }
   }
@@ -202,6 +209,7 @@ export class Agent {
     if (this.closed) return;
     this.closed = true;
     this.presenceKeeper.close();
+    this.executor.close();
     await this.loop?.close();
     await this.publisher.close();
     await this.view.close();
@@ -261,8 +269,8 @@ export class Agent {
 
     const launched = this.executor.launched;
     const planned = planAgent(desired, observed, launched);
-    await this.executor.run(planned, statusByName, wanted, signal);
     if (signal.aborted) return;
+    this.executor.dispatch(planned, statusByName, wanted);
     // Forget what we started but no longer own; remember running units we adopted.
     for (const name of launched) if (!wanted.has(name)) launched.delete(name);
     for (const d of desired) {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import type { Clock } from '../lib/clock.js';
 import { mapLimit } from '../lib/concurrency.js';
 import { describeError, FleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -9,12 +10,47 @@ import { isTemplate } from '../unit/unit-name.js';
 import type { AgentTask, DesiredAgentUnit } from './plan.js';
 import type { SystemdManager, UnitStatus } from './systemd-manager.js';
 
-/** How many systemd tasks of one kind the executor runs at once. */
+/** How many groups of systemd tasks (one unit's, or a socket's and its service's) run at once. */
 const CONCURRENCY = 32;
+
+/** Why a unit's tasks failed, and when they are tried again. */
+export interface UnitFailure {
+  readonly attempts: number;
+  readonly error: string;
+  /** Clock time of the next attempt. */
+  readonly retryAt: number;
+}
+
+/** Backoff of a unit whose tasks failed: 1 s doubling to 1 min. */
+const FAILURE_INITIAL_MS = 1000;
+const FAILURE_MAX_MS = 60_000;
+
+/** At most `limit` tasks at once; the others wait in order. */
+class Slots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
 
 export interface TaskExecutorDeps {
   readonly systemd: SystemdManager;
   readonly logger: Logger;
+  readonly clock: Clock;
+  /** Called with the units of a group of tasks when it ended (done or failed). */
+  readonly onSettled?: (units: readonly string[]) => void;
+  /** Called when a unit's tasks fail (with the failure) or succeed again (undefined). */
+  readonly onFailure?: (unit: string, failure: UnitFailure | undefined) => void;
   /** The contents of a unit at a hash (the machine view's cache). */
   readonly unitRecord: (name: string, hash: string) => Promise<UnitRecord | undefined>;
   /** A unit record already read, by hash, without a registry read. */
@@ -27,17 +63,6 @@ export function sha1(text: string): string {
 
 export function hasInstallSection(unit: UnitRecord): boolean {
   return unit.options.some((o) => o.section === 'Install');
-}
-
-/** Consecutive tasks of the same kind (planAgent sorts them by kind). */
-function groupByKind(tasks: readonly AgentTask[]): AgentTask[][] {
-  const groups: AgentTask[][] = [];
-  for (const task of tasks) {
-    const last = groups.at(-1);
-    if (last?.[0]?.kind === task.kind) last.push(task);
-    else groups.push([task]);
-  }
-  return groups;
 }
 
 /**
@@ -53,6 +78,14 @@ export class TaskExecutor {
   readonly fileHashes = new Map<string, string>();
   /** Executed tasks, for tests and benchmarks. */
   tasksRun = 0;
+  /** Groups of tasks running, by unit (a socket's group by the socket). */
+  private readonly running = new Map<string, Promise<void>>();
+  /** Units whose last group failed, backing off. */
+  private readonly failures = new Map<string, UnitFailure>();
+  private readonly slots = new Slots(CONCURRENCY);
+  private reloadQueued: Promise<void> | undefined;
+  private reloadRunning: Promise<void> | undefined;
+  private closed = false;
 
   constructor(private readonly deps: TaskExecutorDeps) {
     this.log = deps.logger;
@@ -93,29 +126,135 @@ export class TaskExecutor {
   }
 
   /**
-   * Runs a plan. Tasks of one kind run concurrently (systemd takes jobs in parallel), kinds in
-   * plan order: unload, load, reload, stop, start. A failure ends the round after its kind (as
-   * fleet did).
+   * Starts a plan's tasks and returns at once (the reconcile loop never waits for a systemd
+   * job). Tasks are grouped per unit (a socket with the service it activates is one group) and
+   * each group runs on its own, in plan order (unload, load, then one shared daemon-reload, stop,
+   * start), at most CONCURRENCY groups at a time: a slow or hung job of one unit delays no other
+   * unit. A group still running, or backing off after a failure, is left out of later plans until
+   * it settles; `onSettled` is called when a group ends (the owner plans again).
    */
-  async run(
+  dispatch(
     planned: readonly AgentTask[],
     status: ReadonlyMap<string, UnitStatus>,
     wanted: ReadonlyMap<string, DesiredAgentUnit>,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const onDemand = this.loadsOnDemand(planned, status, wanted);
-    const tasks = onDemand ? planned.filter((t) => t.kind !== 'reload') : planned;
-    for (const group of groupByKind(tasks)) {
-      if (signal.aborted) return;
-      if (onDemand && group[0]?.kind === 'start') {
-        await this.startLoadedOnDemand(group, wanted);
-        continue;
-      }
-      await mapLimit(group, CONCURRENCY, async (task) => {
-        await this.runTask(task, wanted);
-        this.tasksRun++;
-      });
+  ): void {
+    const owner = new Map<string, string>();
+    for (const d of wanted.values()) if (d.activates !== undefined) owner.set(d.activates, d.name);
+    const groups = new Map<string, AgentTask[]>();
+    for (const task of planned) {
+      if (task.kind === 'reload') continue;
+      const key = owner.get(task.unit) ?? task.unit;
+      const group = groups.get(key) ?? [];
+      group.push(task);
+      groups.set(key, group);
     }
+    const now = this.deps.clock.now();
+    for (const [key, tasks] of groups) {
+      if (this.running.has(key)) continue;
+      const failure = this.failures.get(key);
+      if (failure !== undefined && failure.retryAt > now) continue;
+      const onDemand = this.loadsOnDemand(tasks, status, wanted);
+      const run = this.slots
+        .run(() => this.runGroup(tasks, wanted, onDemand))
+        .then(
+          () => {
+            if (this.failures.delete(key)) this.deps.onFailure?.(key, undefined);
+          },
+          (err: unknown) => {
+            this.fail(key, err);
+          },
+        )
+        .finally(() => {
+          this.running.delete(key);
+          this.deps.onSettled?.(tasks.map((t) => ('unit' in t ? t.unit : key)));
+        });
+      this.running.set(key, run);
+    }
+  }
+
+  /** Resolves when no group of tasks runs. */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running.values());
+  }
+
+  /** No group starts another step after this. */
+  close(): void {
+    this.closed = true;
+  }
+
+  /** The failure a unit backs off from, if any. */
+  failureOf(unit: string): UnitFailure | undefined {
+    return this.failures.get(unit);
+  }
+
+  private fail(key: string, err: unknown): void {
+    const attempts = (this.failures.get(key)?.attempts ?? 0) + 1;
+    const delayMs = Math.min(FAILURE_MAX_MS, FAILURE_INITIAL_MS * 2 ** (attempts - 1));
+    const failure: UnitFailure = {
+      attempts,
+      error: describeError(err),
+      retryAt: this.deps.clock.now() + delayMs,
+    };
+    this.failures.set(key, failure);
+    this.log.warn('unit tasks failed; retrying with backoff', { unit: key, attempts, retryInMs: delayMs });
+    this.deps.onFailure?.(key, failure);
+    void this.deps.clock.sleep(delayMs).then(
+      () => {
+        if (!this.closed) this.deps.onSettled?.([key]);
+      },
+      () => undefined,
+    );
+  }
+
+  private async runGroup(
+    tasks: readonly AgentTask[],
+    wanted: ReadonlyMap<string, DesiredAgentUnit>,
+    onDemand: boolean,
+  ): Promise<void> {
+    const changesFiles = tasks.some((t) => t.kind === 'load' || t.kind === 'unload');
+    let reloaded = !changesFiles || onDemand;
+    for (const task of tasks) {
+      if (this.closed) return;
+      if (!reloaded && (task.kind === 'stop' || task.kind === 'start')) {
+        await this.reload();
+        reloaded = true;
+      }
+      if (onDemand && task.kind === 'start') {
+        try {
+          await this.runTask(task, wanted);
+        } catch {
+          // systemd did not load it on demand: the reload the plan had, then the start again.
+          await this.reload();
+          await this.runTask(task, wanted);
+        }
+      } else {
+        await this.runTask(task, wanted);
+      }
+      this.tasksRun++;
+    }
+    if (!reloaded) await this.reload();
+  }
+
+  /**
+   * One daemon-reload that starts after this call (joining one that has not started yet): the
+   * files a group wrote before calling it take effect.
+   */
+  private reload(): Promise<void> {
+    if (this.reloadQueued !== undefined) return this.reloadQueued;
+    const previous = this.reloadRunning ?? Promise.resolve();
+    const next: Promise<void> = previous
+      .catch(() => undefined)
+      .then(async () => {
+        this.reloadQueued = undefined;
+        this.reloadRunning = next;
+        try {
+          await this.runTask({ kind: 'reload', reason: 'unit files changed' }, new Map());
+        } finally {
+          if (this.reloadRunning === next) this.reloadRunning = undefined;
+        }
+      });
+    this.reloadQueued = next;
+    return next;
   }
 
   /**
@@ -148,29 +287,6 @@ export class TaskExecutor {
       if (record === undefined || hasInstallSection(record)) return false;
     }
     return loads > 0;
-  }
-
-  /** Starts freshly written units without a daemon-reload; see loadsOnDemand. */
-  private async startLoadedOnDemand(
-    group: readonly AgentTask[],
-    wanted: ReadonlyMap<string, DesiredAgentUnit>,
-  ): Promise<void> {
-    const failed: AgentTask[] = [];
-    await mapLimit(group, CONCURRENCY, async (task) => {
-      try {
-        await this.runTask(task, wanted);
-        this.tasksRun++;
-      } catch {
-        failed.push(task);
-      }
-    });
-    if (failed.length === 0) return;
-    // systemd did not load them on demand: the reload the plan had, then the starts again.
-    await this.runTask({ kind: 'reload', reason: 'new units not loaded on demand' }, wanted);
-    await mapLimit(failed, CONCURRENCY, async (task) => {
-      await this.runTask(task, wanted);
-      this.tasksRun++;
-    });
   }
 
   private async runTask(task: AgentTask, wanted: ReadonlyMap<string, DesiredAgentUnit>): Promise<void> {
