@@ -68,11 +68,11 @@ function retryBackoff(intervalMs: number): Backoff {
  * systemd's signals tell it when a unit's state changes. No polling: the periodic run is a
  * safety net.
  *
- * Shutdown policy (SIGTERM): the agent stops reconciling and leaves every unit running; its
- * presence stays until the lease runs out (agent_ttl). A fleetd that starts again within that time
- * takes the presence over (same machine ID, same boot and address) and adopts the running units
- * untouched. One that does not come back is declared dead by the lease, and the engine moves its
- * units. Losing etcd never stops units either.
+ * Shutdown policy (fleetd/shutdown-mode.ts): on a restart of fleetd the agent stops reconciling
+ * and leaves every unit running; its presence stays until the lease runs out (agent_ttl), and a
+ * fleetd that starts again within that time takes it over (same machine ID, same boot and
+ * address) and adopts the running units untouched. On a stop it stops and unloads every unit,
+ * then revokes the presence so the engine moves the units at once. Losing etcd never stops units.
  */
 export class Agent {
   private readonly log: Logger;

@@ -37,10 +37,11 @@ import { MetricsListener } from './metrics-listener.js';
  *    destroys units as files come, change and go in that folder;
  * 6. the engine, unless disable_engine: campaigns for leadership and schedules while it leads.
  *
- * Stopping follows the agent's shutdown policy: the engine resigns (another takes over at once),
- * the drop-folder watcher stops (its units stay), the agent stops without touching a unit, the
- * API closes, and the machine's presence is left to its lease (agent_ttl) so a fleetd restarted
- * on the same boot takes it over. Components are built by injected factories
+ * Stopping follows the shutdown policy (shutdown-mode.ts): the engine resigns (another takes over
+ * at once), the drop-folder watcher stops (its units stay), the agent stops, the API closes. On a
+ * restart the agent touches no unit and the machine's presence is left to its lease (agent_ttl)
+ * so a fleetd restarted on the same boot takes it over; on a stop it stops and unloads every unit
+ * and then revokes the presence. Components are built by injected factories
  * (fleetd-components.ts), so the wiring is tested with in-memory ones.
  */
 

@@ -57,6 +57,46 @@ class TemplateRefusingSystemd extends InMemorySystemdManager {
   }
 }
 
+/** The fake systemd whose stop of one unit hangs until released (a slow ExecStop). */
+class HangingStopSystemd extends InMemorySystemdManager {
+  stopping = false;
+  private releaseStop: (() => void) | undefined;
+  constructor(private readonly slow: string) {
+    super();
+  }
+
+  override async stopUnit(name: string): Promise<JobResult> {
+    if (name === this.slow) {
+      this.stopping = true;
+      await new Promise<void>((resolve) => (this.releaseStop = resolve));
+    }
+    return super.stopUnit(name);
+  }
+
+  release(): void {
+    this.releaseStop?.();
+  }
+}
+
+/** The fake systemd that refuses the first `times` installs of one unit. */
+class FailingInstallSystemd extends InMemorySystemdManager {
+  installFailures = 0;
+  constructor(
+    private readonly bad: string,
+    private readonly times: number,
+  ) {
+    super();
+  }
+
+  override async installUnit(name: string, contents: string, options?: { readonly enable?: boolean }) {
+    if (name === this.bad && this.installFailures < this.times) {
+      this.installFailures++;
+      throw new FleetError('SYSTEMD_FAILED', `injected install failure of ${name}`);
+    }
+    return super.installUnit(name, contents, options);
+  }
+}
+
 const config = (overrides: Partial<AgentConfig> = {}): AgentConfig => ({
   ttlSeconds: 10,
   reconcileIntervalMs: 60_000,
@@ -193,6 +233,37 @@ describe('agent/agent over the in-memory registry and systemd', () => {
     await eventually(async () =>
       expect(await stateOf('bad.service')).to.include({ activeState: 'failed', subState: 'failed' }),
     );
+  });
+
+  it('starts a unit while the stop job of another unit hangs, and reconciles meanwhile', async () => {
+    const systemd = new HangingStopSystemd('slow.service');
+    const agent = await startAgent('m1', systemd);
+    await schedule(unitRecord('slow.service'), 'm1');
+    await eventually(async () => expect((await stateOf('slow.service'))?.activeState).to.equal('active'));
+    await schedule(unitRecord('slow.service'), 'm1', 'loaded');
+    await eventually(() => expect(systemd.stopping).to.equal(true));
+    const rounds = agent.rounds;
+    await schedule(unitRecord('quick.service'), 'm1');
+    await eventually(async () => expect((await stateOf('quick.service'))?.activeState).to.equal('active'), {
+      timeoutMs: 2000,
+    });
+    expect(agent.rounds, 'reconciles ran while the stop hung').to.be.greaterThan(rounds);
+    systemd.release();
+    await eventually(async () => expect((await stateOf('slow.service'))?.activeState).to.equal('inactive'));
+  });
+
+  it('keeps managing every other unit while one unit fails to install, and retries it', async () => {
+    const systemd = new FailingInstallSystemd('bad.service', 2);
+    await startAgent('m1', systemd);
+    await schedule(unitRecord('bad.service'), 'm1');
+    await schedule(unitRecord('good.service'), 'm1');
+    await eventually(async () => expect((await stateOf('good.service'))?.activeState).to.equal('active'));
+    expect(systemd.installFailures).to.be.greaterThan(0);
+    // Retried on its own backoff (1 s, then 2 s) until the install works.
+    await eventually(async () => expect((await stateOf('bad.service'))?.activeState).to.equal('active'), {
+      timeoutMs: 8000,
+    });
+    expect(systemd.installFailures).to.equal(2);
   });
 
   it('reports a crash signalled by systemd without a reconcile', async () => {
