@@ -251,6 +251,15 @@ describe('fleetctl submit, cat and verify (local unit files)', () => {
       });
     });
 
+    it('reports what systemd-analyze verify finds, such as a misspelt key (ExecStrat=)', async () => {
+      const file = await h.file('typo.service', '[Service]\nExecStrat=/bin/true\nExecStart=/bin/true\n');
+      const r = await h.run(['verify', 'typo.service']);
+      expect(r.stderr).to.equal(
+        `WARNING: systemd-analyze: ${file}:2: Unknown key 'ExecStrat' in section [Service], ignoring.\n`,
+      );
+      expect(r.stdout).to.match(/^Unit typo\.service is valid, hash [0-9a-f]{7}\n$/);
+    });
+
     it('prints every problem of every file and exits 1', async () => {
       await h.file('a.service', '[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineID=\nConflict=x\n');
       await h.file('b.service', 'Orphan=1\n[Service\n');
