@@ -1,3 +1,4 @@
+import { escapeMessage } from './terminal-text.js';
 import type { Command } from 'commander';
 import { FleetError, isFleetError } from '../lib/errors.js';
 import { FLEET_BLOCK_TIMING, type BlockTiming } from './blocking.js';
@@ -74,14 +75,14 @@ export class Context {
     this.program = program;
   }
 
-  /** Writes a line to stdout (fleet's `stdout()`). */
+  /** Writes a line to stdout (fleet's `stdout()`), control characters escaped (terminal-text.ts). */
   out(line: string): void {
-    this.stdout.write(`${line}\n`);
+    this.stdout.write(`${escapeMessage(line)}\n`);
   }
 
-  /** Writes a line to stderr (fleet's `stderr()`). */
+  /** Writes a line to stderr (fleet's `stderr()`), control characters escaped (terminal-text.ts). */
   err(line: string): void {
-    this.stderr.write(`${line}\n`);
+    this.stderr.write(`${escapeMessage(line)}\n`);
   }
 
   /** Writes text to stdout as is. */
