@@ -4,11 +4,15 @@ import { FleetError, describeError } from '../lib/errors.js';
 import type { ClusterEvent, EventFilter } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
 import {
+  decodeDrainMark,
+  decodeDrainProgress,
   decodeMachine,
   decodeMetadataEntry,
   decodePlacement,
   decodeReason,
   decodeUnitState,
+  encodeDrainMark,
+  encodeDrainProgress,
   encodeMachine,
   encodeMetadataValue,
   encodeReason,
@@ -40,6 +44,9 @@ import type { OutputChunk, OutputHandler, OutputRequest } from './output-relay.j
 import type { EventRetention } from './event-retention.js';
 import { KeyLayout } from './keys.js';
 import type {
+  DrainMark,
+  DrainProgress,
+  DrainRecord,
   MachineRecord,
   Placement,
   ScheduleWrite,
@@ -378,6 +385,86 @@ export class EtcdRegistry implements Registry {
     });
     if (res.succeeded) return [];
     return machines.filter((_, i) => single(rangeAt(res, i)) === undefined);
+  }
+
+  // DrainStore -----------------------------------------------------------------------------------
+
+  async setDrain(mark: DrainMark): Promise<void> {
+    this.conn.assertOpen('setDrain');
+    await this.conn.txn('setDrain', { success: [ops.put(this.keys.drain(mark.machine), encodeDrainMark(mark))] });
+  }
+
+  async clearDrain(machine: string): Promise<boolean> {
+    this.conn.assertOpen('clearDrain');
+    const res = await this.conn.txn('clearDrain', {
+      compare: [compare.present(this.keys.drain(machine))],
+      success: [ops.delete(this.keys.drain(machine)), ops.delete(this.keys.drainProgress(machine))],
+      // A progress record left without its mark (written before the mark was cleared) goes too.
+      failure: [ops.delete(this.keys.drainProgress(machine))],
+    });
+    return res.succeeded;
+  }
+
+  async getDrain(machine: string): Promise<DrainRecord | undefined> {
+    this.conn.assertOpen('getDrain');
+    const markKey = this.keys.drain(machine);
+    const progressKey = this.keys.drainProgress(machine);
+    const [marks = [], progress = []] = await this.conn.read('getDrain', [ops.get(markKey), ops.get(progressKey)]);
+    const m = single(marks);
+    if (m === undefined) return undefined;
+    const p = single(progress);
+    return {
+      mark: decodeDrainMark(markKey, valueOf(m)),
+      ...(p === undefined ? {} : { progress: decodeDrainProgress(progressKey, valueOf(p)) }),
+    };
+  }
+
+  async listDrains(): Promise<DrainRecord[]> {
+    this.conn.assertOpen('listDrains');
+    const [marks = [], progress = []] = await this.conn.read('listDrains', [
+      ops.getPrefix(this.keys.drains),
+      ops.getPrefix(this.keys.drainProgressAll),
+    ]);
+    const byMachine = new Map<string, DrainProgress>();
+    for (const kv of progress) {
+      byMachine.set(this.keys.tail(keyOf(kv), this.keys.drainProgressAll), decodeDrainProgress(keyOf(kv), valueOf(kv)));
+    }
+    return marks
+      .map((kv): DrainRecord => {
+        const machine = this.keys.tail(keyOf(kv), this.keys.drains);
+        const mark = { ...decodeDrainMark(keyOf(kv), valueOf(kv)), machine };
+        const p = byMachine.get(machine);
+        return p === undefined ? { mark } : { mark, progress: p };
+      })
+      .sort(byKey((d) => d.mark.machine));
+  }
+
+  async recordDrainProgress(
+    machine: string,
+    progress: DrainProgress,
+    leadership: Leadership,
+  ): Promise<boolean> {
+    this.conn.assertOpen('recordDrainProgress');
+    const etcdLeadership = this.etcdLeadership(leadership, 'recordDrainProgress');
+    if (etcdLeadership.lost) return false;
+    const res = await this.conn.txn('recordDrainProgress', {
+      compare: [...etcdLeadership.guard(), compare.present(this.keys.drain(machine))],
+      success: [ops.put(this.keys.drainProgress(machine), encodeDrainProgress(progress))],
+      failure: [ops.get(this.keys.leader)],
+    });
+    if (res.succeeded) return true;
+    // Either the machine was undrained meanwhile (nothing to record) or leadership is gone.
+    if (etcdLeadership.holds(single(rangeAt(res, 0)))) return true;
+    etcdLeadership.markLost('the leader key changed (seen by recordDrainProgress)');
+    return false;
+  }
+
+  watchDrains(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch(
+      'watchDrains',
+      [{ prefix: this.keys.drains }, { prefix: this.keys.drainProgressAll }],
+      onChange,
+    );
   }
 
   // UnitStateStore -------------------------------------------------------------------------------

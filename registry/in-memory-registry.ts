@@ -11,6 +11,9 @@ import {
 import type { DesiredState } from '../unit/states.js';
 import { mergeMetadata, sameIncarnationHost } from './codec.js';
 import type {
+  DrainMark,
+  DrainProgress,
+  DrainRecord,
   MachineRecord,
   Placement,
   ScheduleWrite,
@@ -38,6 +41,7 @@ type Scope =
   | { readonly kind: 'units' }
   | { readonly kind: 'globals' }
   | { readonly kind: 'machines' }
+  | { readonly kind: 'drains' }
   | { readonly kind: 'schedule'; readonly machine: string };
 
 interface Watcher {
@@ -156,6 +160,8 @@ export class InMemoryRegistry implements Registry {
   readonly apiMetadata = new Map<string, Map<string, string>>();
   readonly states = new Map<string, UnitStateRecord>();
   readonly reasons = new Map<string, string>();
+  /** machine -> drain mark and the engine's progress on it */
+  readonly drains = new Map<string, DrainRecord>();
   private leader: MemoryLeadership | undefined;
   private term = 0;
   private readonly leaderWaiters: (() => void)[] = [];
@@ -198,6 +204,7 @@ export class InMemoryRegistry implements Registry {
       { kind: 'globals' },
       { kind: 'machines' },
       { kind: 'events' },
+      { kind: 'drains' },
     ] as const)
       this.notify(scope);
     for (const w of this.watchers) if (w.scope.kind === 'schedule') queueMicrotask(w.listener);
@@ -550,6 +557,47 @@ export class InMemoryRegistry implements Registry {
       if (changes.length > 0) this.notify({ kind: 'machines' });
       return [];
     });
+  }
+
+  // DrainStore -----------------------------------------------------------------------------------
+
+  setDrain(mark: DrainMark): Promise<void> {
+    return this.call(() => {
+      const progress = this.drains.get(mark.machine)?.progress;
+      this.drains.set(mark.machine, progress === undefined ? { mark: { ...mark } } : { mark: { ...mark }, progress });
+      this.notify({ kind: 'drains' });
+    });
+  }
+
+  clearDrain(machine: string): Promise<boolean> {
+    return this.call(() => {
+      const existed = this.drains.delete(machine);
+      if (existed) this.notify({ kind: 'drains' });
+      return existed;
+    });
+  }
+
+  getDrain(machine: string): Promise<DrainRecord | undefined> {
+    return this.call(() => this.drains.get(machine));
+  }
+
+  listDrains(): Promise<DrainRecord[]> {
+    return this.call(() => [...this.drains.values()].sort(byKey((d) => d.mark.machine)));
+  }
+
+  recordDrainProgress(machine: string, progress: DrainProgress, leadership: Leadership): Promise<boolean> {
+    return this.call(() => {
+      if (this.leader === undefined || this.leader !== leadership || leadership.lost) return false;
+      const current = this.drains.get(machine);
+      if (current === undefined) return true;
+      this.drains.set(machine, { mark: current.mark, progress: structuredClone(progress) });
+      this.notify({ kind: 'drains' });
+      return true;
+    });
+  }
+
+  watchDrains(onChange: ChangeListener): Promise<Subscription> {
+    return this.watch({ kind: 'drains' }, onChange);
   }
 
   // UnitStateStore -------------------------------------------------------------------------------

@@ -17,6 +17,8 @@
  * | relay/<machine>/<id>         | a status or journal request            | API        | requester's lease    |
  * | relay-answer/<id>/<seq>      | one chunk of its answer                | agent      | answerer's lease     |
  * | events/<id>                  | one cluster event (time, kind, ...)    | engine, agents | an age-bucket lease; the leader trims the oldest past the count |
+ * | drain/<machine>              | a drain mark: max parallel, force      | API        | until undrain        |
+ * | drainprogress/<machine>      | the engine's progress on that drain    | engine     | until undrain        |
  *
  * `schedule/<machine>/` is what one agent watches (with `global/`), so a submission wakes one
  * agent, not the cluster. `placement/<name>` is the reverse index the engine writes in the same
@@ -93,6 +95,18 @@ export class KeyLayout {
   }
   get states(): string {
     return `${this.prefix}state/`;
+  }
+  drain(machine: string): string {
+    return `${this.prefix}drain/${machine}`;
+  }
+  get drains(): string {
+    return `${this.prefix}drain/`;
+  }
+  drainProgress(machine: string): string {
+    return `${this.prefix}drainprogress/${machine}`;
+  }
+  get drainProgressAll(): string {
+    return `${this.prefix}drainprogress/`;
   }
   get leader(): string {
     return `${this.prefix}engine/leader`;

@@ -83,3 +83,56 @@ export type SubmitResult =
 export type ScheduleWrite =
   | { readonly kind: 'put'; readonly placement: Placement }
   | { readonly kind: 'delete'; readonly unit: string; readonly machine: string };
+
+/**
+ * A machine's maintenance mark (`fleetctl drain`): the machine takes no new units (global units
+ * excepted) and the engine moves its units off, at most `maxParallel` at a time. Written through
+ * the API; it stays until `fleetctl undrain` removes it, across fleetd restarts and leader changes.
+ */
+export interface DrainMark {
+  readonly machine: string;
+  /** How many units may be moving (stopped here, not yet active elsewhere) at once; >= 1. */
+  readonly maxParallel: number;
+  /** Stop units that cannot move instead of leaving them running. */
+  readonly force: boolean;
+  /** When the drain was asked for, ms since the epoch. */
+  readonly requestedAt: number;
+}
+
+/** Where one unit's move off a draining machine stands. */
+export type DrainMovePhase =
+  /** Unscheduled from the draining machine, waiting until its agent reports it stopped. */
+  | 'stopping'
+  /** Stopped there, placed elsewhere, waiting until it is active there. */
+  | 'starting';
+
+/** A unit of a draining machine and why it stays (or, with force, why it was stopped). */
+export interface DrainHeldUnit {
+  readonly unit: string;
+  readonly reason: string;
+}
+
+/**
+ * How a drain is going, written by the leading engine (fenced by leadership) for the API and
+ * fleetctl, and read back by the next leader so a drain goes on where it was.
+ */
+export interface DrainProgress {
+  /** `drained` once nothing is moving and nothing movable is left on the machine. */
+  readonly state: 'draining' | 'drained';
+  /** Units being moved, by name. */
+  readonly moving: Readonly<Record<string, DrainMovePhase>>;
+  /** Units moved off and active elsewhere (or loaded elsewhere, for loaded units), by name. */
+  readonly moved: readonly string[];
+  /** Units that cannot move and keep running here, by name. */
+  readonly stuck: readonly DrainHeldUnit[];
+  /** Units that cannot move and were stopped because the drain was forced, by name. */
+  readonly forced: readonly DrainHeldUnit[];
+  /** Units that moved but failed to start where they went, by name. */
+  readonly failed: readonly DrainHeldUnit[];
+}
+
+/** A drain mark with the engine's progress on it (absent until the engine first looked). */
+export interface DrainRecord {
+  readonly mark: DrainMark;
+  readonly progress?: DrainProgress;
+}

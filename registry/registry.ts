@@ -2,6 +2,9 @@ import type { ClusterEvent, EventFilter, StoredClusterEvent } from '../unit/clus
 import type { DesiredState } from '../unit/states.js';
 import type { EventRetention } from './event-retention.js';
 import type {
+  DrainMark,
+  DrainProgress,
+  DrainRecord,
   MachineRecord,
   Placement,
   ScheduleWrite,
@@ -184,6 +187,31 @@ export interface EventStore {
   watchEvents(onChange: ChangeListener): Promise<Subscription>;
   /** Deletes the oldest events beyond `maxCount`; returns how many went. */
   trimEvents(maxCount: number): Promise<number>;
+
+/**
+ * Machine maintenance marks (`fleetctl drain`): the API sets and clears them, the engine reads
+ * them and records its progress. Marks are not bound to any lease: they survive fleetd restarts,
+ * leader changes and the machine itself going away, until cleared.
+ */
+export interface DrainStore {
+  /**
+   * Marks a machine draining, or changes the options of its drain (its progress is kept).
+   * Idempotent. Any machine ID is accepted (a machine may be marked before it joins).
+   */
+  setDrain(mark: DrainMark): Promise<void>;
+  /** Removes a machine's mark and progress (undrain). False when it had no mark. */
+  clearDrain(machine: string): Promise<boolean>;
+  getDrain(machine: string): Promise<DrainRecord | undefined>;
+  /** Every mark with its progress, sorted by machine ID. */
+  listDrains(): Promise<DrainRecord[]>;
+  /**
+   * Records the engine's progress on a drain, only while `leadership` is held and the machine is
+   * still marked (an undrain in between wins: nothing is written). Returns false, writing nothing,
+   * when leadership was lost.
+   */
+  recordDrainProgress(machine: string, progress: DrainProgress, leadership: Leadership): Promise<boolean>;
+  /** Fires when a mark is set or cleared, or progress is recorded. */
+  watchDrains(onChange: ChangeListener): Promise<Subscription>;
 }
 
 /** Proof of leadership, checked inside every schedule transaction. */
@@ -220,7 +248,8 @@ export interface Registry
     UnitStateStore,
     LeaderElection,
     OutputRelay,
-    EventStore {
+    EventStore,
+    DrainStore {
   /** Closes watches, presences and connections. Idempotent. */
   close(): Promise<void>;
 }

@@ -351,6 +351,78 @@ export function registryContract(label: string, setup: () => Promise<ContractSub
       });
     });
 
+    describe('drain marks', () => {
+      const mark = (machine: string, maxParallel = 1, force = false) => ({
+        machine,
+        maxParallel,
+        force,
+        requestedAt: 1_700_000_000_000,
+      });
+      const progress = {
+        state: 'draining' as const,
+        moving: { 'a.service': 'stopping' as const },
+        moved: ['b.service'],
+        stuck: [{ unit: 'c.service', reason: 'MachineID pins it to m1' }],
+        forced: [],
+        failed: [],
+      };
+
+      it('sets, reads, lists and clears marks, sorted by machine', async () => {
+        await r.setDrain(mark('m2', 2));
+        await r.setDrain(mark('m1', 1, true));
+        expect(await r.getDrain('m1')).to.deep.equal({ mark: mark('m1', 1, true) });
+        expect((await r.listDrains()).map((d) => d.mark.machine)).to.deep.equal(['m1', 'm2']);
+        expect(await r.clearDrain('m1')).to.equal(true);
+        expect(await r.clearDrain('m1')).to.equal(false);
+        expect(await r.getDrain('m1')).to.equal(undefined);
+        expect(await r.listDrains()).to.deep.equal([{ mark: mark('m2', 2) }]);
+      });
+
+      it('keeps the progress when the options of a drain change, and drops it with the mark', async () => {
+        const l = await lead();
+        await r.setDrain(mark('m1'));
+        expect(await r.recordDrainProgress('m1', progress, l)).to.equal(true);
+        await r.setDrain(mark('m1', 3));
+        expect(await r.getDrain('m1')).to.deep.equal({ mark: mark('m1', 3), progress });
+        expect(await r.listDrains()).to.deep.equal([{ mark: mark('m1', 3), progress }]);
+        await r.clearDrain('m1');
+        await r.setDrain(mark('m1'));
+        expect(await r.getDrain('m1')).to.deep.equal({ mark: mark('m1') });
+      });
+
+      it('writes no progress for an unmarked machine, and none from a deposed leader', async () => {
+        const l = await lead();
+        expect(await r.recordDrainProgress('m9', progress, l)).to.equal(true);
+        expect(await r.getDrain('m9')).to.equal(undefined);
+        await r.setDrain(mark('m9'));
+        expect(await r.getDrain('m9')).to.deep.equal({ mark: mark('m9') });
+        await l.resign();
+        expect(await r.recordDrainProgress('m9', progress, l)).to.equal(false);
+        expect(await r.getDrain('m9')).to.deep.equal({ mark: mark('m9') });
+      });
+
+      it('fires the drain watch on set, progress and clear', async () => {
+        const l = await lead();
+        const c = counter();
+        const sub = await r.watchDrains(c.listener);
+        await r.setDrain(mark('m1'));
+        await eventually(() => expect(c.calls()).to.be.greaterThan(0));
+        const afterSet = c.calls();
+        await r.recordDrainProgress('m1', progress, l);
+        await eventually(() => expect(c.calls()).to.be.greaterThan(afterSet));
+        const afterProgress = c.calls();
+        await r.clearDrain('m1');
+        await eventually(() => expect(c.calls()).to.be.greaterThan(afterProgress));
+        await sub.close();
+      });
+
+      it('shares marks between clients of one store', async () => {
+        const peer = await subject.peer();
+        await r.setDrain(mark('m1', 2));
+        expect(await peer.getDrain('m1')).to.deep.equal({ mark: mark('m1', 2) });
+      });
+    });
+
     describe('machines', () => {
       it('announces a machine and lists live machines sorted by ID', async () => {
         const b = await r.announceMachine(machineRecord('mb', { region: 'eu' }), 10);
