@@ -16,6 +16,8 @@ export interface MachineRec {
   /** Position in the machine list sorted by ID; counters and the load order use it. */
   readonly rank: number;
   readonly metadata: ReadonlyMap<string, string>;
+  /** Draining: takes no new placements (see `MachineInfo.unschedulable`). */
+  readonly unschedulable: boolean;
   /** Non-global units placed here. */
   readonly jobs: Set<UnitRec>;
   /** Global units counted here whose desired state is not inactive, in the order they were counted. */
@@ -79,6 +81,7 @@ export class ClusterIndex {
       id: m.id,
       rank,
       metadata: new Map(Object.entries(m.metadata)),
+      unschedulable: m.unschedulable === true,
       jobs: new Set<UnitRec>(),
       globals: [],
     }));

@@ -24,6 +24,11 @@ export interface MachineInfo {
   readonly id: string;
   /** Static and dynamic metadata; values compare exactly and case-sensitively, as in fleet. */
   readonly metadata: Readonly<Record<string, string>>;
+  /**
+   * True while the machine is being drained (engine/drain-plan.ts): no unit is placed there, but
+   * the units already there stay until the drain moves them. Global units are not affected.
+   */
+  readonly unschedulable?: boolean;
 }
 
 /** One consistent view of the cluster. */

@@ -11,6 +11,8 @@ import { CONSTRAINT_ORDER, formatList, type Exclusion } from './schedule-plan.js
 
 /** The first constraint a machine fails for a unit. */
 export type ExclusionCause =
+  /** The machine is draining: it takes no new placements. */
+  | { readonly constraint: 'Draining' }
   | { readonly constraint: 'MachineID'; readonly value: string }
   | { readonly constraint: 'MachineMetadata'; readonly key: string; readonly values: readonly string[] }
   | { readonly constraint: 'MachineOf'; readonly peer: string }
@@ -52,6 +54,8 @@ function excluded(cause: ExclusionCause): Verdict {
  */
 export function checkPlacement(index: ClusterIndex, rec: UnitRec, m: MachineRec): Verdict {
   const fleet = rec.unit.fleet;
+  const draining = checkSchedulable(m);
+  if (draining !== undefined) return excluded(draining);
   if (fleet.machineId !== undefined && !machineIdMatches(m.id, fleet.machineId)) {
     return excluded({ constraint: 'MachineID', value: fleet.machineId });
   }
@@ -68,6 +72,14 @@ export function checkPlacement(index: ClusterIndex, rec: UnitRec, m: MachineRec)
     }
   }
   return checkDisplacement(index, rec, m);
+}
+
+/**
+ * A draining machine takes no new (non-global) placements. Only placement asks this: units
+ * already there stay until the drain moves them, and global units run there as before.
+ */
+export function checkSchedulable(m: MachineRec): ExclusionCause | undefined {
+  return m.unschedulable ? { constraint: 'Draining' } : undefined;
 }
 
 /**
@@ -141,6 +153,7 @@ export function unitsInvolved(
 ): string[] {
   const out: string[] = [];
   switch (cause.constraint) {
+    case 'Draining':
     case 'MachineID':
     case 'MachineMetadata':
     case 'MachineOf':
@@ -169,6 +182,8 @@ export function toExclusion(
   machines: readonly string[],
 ): Exclusion {
   switch (cause.constraint) {
+    case 'Draining':
+      return { constraint: 'Draining', machines };
     case 'MachineID':
       return { constraint: 'MachineID', value: cause.value, machines };
     case 'MachineMetadata':
@@ -199,6 +214,8 @@ export function describeCause(
   cause: ExclusionCause,
 ): string {
   switch (cause.constraint) {
+    case 'Draining':
+      return `${m.id} is draining`;
     case 'MachineID':
       return `MachineID ${cause.value} does not name ${m.id}`;
     case 'MachineMetadata':
@@ -250,6 +267,8 @@ export function explainExclusions(index: ClusterIndex, rec: UnitRec): Exclusion[
 
 function sortKey(exclusion: Exclusion): string {
   switch (exclusion.constraint) {
+    case 'Draining':
+      return '';
     case 'MachineID':
       return exclusion.value;
     case 'MachineMetadata':
@@ -265,6 +284,8 @@ function sortKey(exclusion: Exclusion): string {
 
 function causeKey(cause: ExclusionCause): string {
   switch (cause.constraint) {
+    case 'Draining':
+      return 'Draining';
     case 'MachineID':
       return `MachineID\0${cause.value}`;
     case 'MachineMetadata':

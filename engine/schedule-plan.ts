@@ -30,9 +30,12 @@ export type ScheduleChange =
 /**
  * One constraint that ruled out some machines for a unit, with every machine it ruled out (IDs
  * ascending). A machine is reported under the first constraint it fails, in fleet's `AbleToRun`
- * order: MachineID, MachineMetadata, MachineOf, Conflicts, Replaces.
+ * order (MachineID, MachineMetadata, MachineOf, Conflicts, Replaces), after our own first check:
+ * a draining machine takes no new units.
  */
 export type Exclusion =
+  /** The machines are draining (`fleetctl drain`) and take no new units. */
+  | { readonly constraint: 'Draining'; readonly machines: readonly string[] }
   | { readonly constraint: 'MachineID'; readonly value: string; readonly machines: readonly string[] }
   | {
       readonly constraint: 'MachineMetadata';
@@ -68,6 +71,7 @@ export type Exclusion =
 
 /** The constraint kinds of `Exclusion`, in the order they are checked. */
 export const CONSTRAINT_ORDER: readonly Exclusion['constraint'][] = [
+  'Draining',
   'MachineID',
   'MachineMetadata',
   'MachineOf',
@@ -149,6 +153,8 @@ export function formatList(items: readonly string[], limit = LISTED): string {
 /** The constraint as a user wrote it: `MachineMetadata region=us-east|us-west`, `Conflicts web@*.service`. */
 export function constraintLabel(exclusion: Exclusion): string {
   switch (exclusion.constraint) {
+    case 'Draining':
+      return 'draining';
     case 'MachineID':
       return `MachineID ${exclusion.value}`;
     case 'MachineMetadata':

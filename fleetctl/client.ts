@@ -1,4 +1,6 @@
+/* eslint-disable max-lines -- one client of every API call fleetctl makes (fleet's and fleet-ts's drains and events); entity decoders live beside it in client-ops.ts, the calls still here. */
 import { FleetError } from '../lib/errors.js';
+import { toDrain, type ApiDrain } from './client-ops.js';
 import type { RawResponse, Transport } from './transport.js';
 
 /**
@@ -41,6 +43,8 @@ export interface ApiMachine {
   readonly id: string;
   readonly primaryIP?: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** fleet-ts: `draining` or `drained` while the machine is drained; absent (ready) otherwise. */
+  readonly state?: string;
 }
 
 /** An HTTP status other than the ones a call expects, with fleet's error message when it sent one. */
@@ -163,11 +167,19 @@ function toMachine(v: unknown): ApiMachine | undefined {
     for (const [k, value] of Object.entries(v.metadata)) if (typeof value === 'string') metadata[k] = value;
   }
   const ip = str(v.primaryIP);
-  return ip === undefined ? { id: v.id, metadata } : { id: v.id, primaryIP: ip, metadata };
+  const state = str(v.state);
+  return {
+    id: v.id,
+    metadata,
+    ...(ip === undefined ? {} : { primaryIP: ip }),
+    ...(state === undefined ? {} : { state }),
+  };
 }
 
 // A server that keeps handing out tokens is broken; stop rather than loop forever.
 const MAX_PAGES = 10_000;
+
+export type { ApiDrain, ApiDrainUnit } from './client-ops.js';
 
 /** The API calls fleetctl makes. Every method rejects with `API_UNREACHABLE` or `ApiError`. */
 export class FleetClient {
@@ -359,6 +371,34 @@ export class FleetClient {
       }
     });
     if (res.status !== 200) throw decodeError(res);
+  }
+
+  /** A machine's drain; `state` is `ready` when it is not draining (`GET /machines/<id>/drain`). */
+  async getDrain(machine: string): Promise<ApiDrain> {
+    const body = await this.getJson(`${API}/machines/${escapeSegment(machine)}/drain`);
+    return toDrain(body, machine);
+  }
+
+  /** Marks a machine draining (`PUT /machines/<id>/drain`). */
+  async drain(machine: string, options: { readonly maxParallel: number; readonly force: boolean }) {
+    const res = await this.transport.request(
+      'PUT',
+      `${API}/machines/${escapeSegment(machine)}/drain${query({})}`,
+      options,
+    );
+    if (res.status !== 200) throw decodeError(res);
+    return toDrain(parseBody(res), machine);
+  }
+
+  /** Undrains a machine; false when it was not draining (`DELETE /machines/<id>/drain`, 404). */
+  async undrain(machine: string): Promise<boolean> {
+    const res = await this.transport.request(
+      'DELETE',
+      `${API}/machines/${escapeSegment(machine)}/drain${query({})}`,
+    );
+    if (res.status === 404) return false;
+    if (res.status !== 204) throw decodeError(res);
+    return true;
   }
 }
 

@@ -4,6 +4,7 @@ import { VERSION } from '../lib/version.js';
 import { normalizeArgv } from './argv.js';
 import { registerCat } from './commands/cat.js';
 import { registerDestroy } from './commands/destroy.js';
+import { registerDrain } from './commands/drain.js';
 import { registerEvents } from './commands/events.js';
 import { registerFdForward } from './commands/fd-forward.js';
 import { registerHelp } from './commands/help.js';
@@ -18,6 +19,7 @@ import { registerStart } from './commands/start.js';
 import { registerStatus } from './commands/status.js';
 import { registerStop } from './commands/stop.js';
 import { registerSubmit } from './commands/submit.js';
+import { registerUndrain } from './commands/undrain.js';
 import { registerUnload } from './commands/unload.js';
 import { registerVerify } from './commands/verify.js';
 import { registerVersion } from './commands/version.js';
@@ -31,6 +33,7 @@ export type { RunOptions } from './context.js';
 const COMMANDS = [
   registerCat,
   registerDestroy,
+  registerDrain,
   registerEvents,
   registerFdForward,
   registerHelp,
@@ -45,6 +48,7 @@ const COMMANDS = [
   registerStatus,
   registerStop,
   registerSubmit,
+  registerUndrain,
   registerUnload,
   registerVerify,
   registerVersion,

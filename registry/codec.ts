@@ -412,7 +412,8 @@ export function decodeDrainProgress(key: string, text: string): DrainProgress {
   if (state !== 'draining' && state !== 'drained') throw corrupt(key, 'field state is not a drain state');
   const moving: Record<string, DrainMovePhase> = {};
   for (const [unit, phase] of Object.entries(stringMap(key, o.moving, 'moving'))) {
-    if (phase !== 'stopping' && phase !== 'starting') throw corrupt(key, `field moving.${unit} is not a phase`);
+    if (phase !== 'stopping' && phase !== 'starting')
+      throw corrupt(key, `field moving.${unit} is not a phase`);
     moving[unit] = phase;
   }
   return {

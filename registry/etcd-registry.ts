@@ -391,7 +391,9 @@ export class EtcdRegistry implements Registry {
 
   async setDrain(mark: DrainMark): Promise<void> {
     this.conn.assertOpen('setDrain');
-    await this.conn.txn('setDrain', { success: [ops.put(this.keys.drain(mark.machine), encodeDrainMark(mark))] });
+    await this.conn.txn('setDrain', {
+      success: [ops.put(this.keys.drain(mark.machine), encodeDrainMark(mark))],
+    });
   }
 
   async clearDrain(machine: string): Promise<boolean> {
@@ -409,7 +411,10 @@ export class EtcdRegistry implements Registry {
     this.conn.assertOpen('getDrain');
     const markKey = this.keys.drain(machine);
     const progressKey = this.keys.drainProgress(machine);
-    const [marks = [], progress = []] = await this.conn.read('getDrain', [ops.get(markKey), ops.get(progressKey)]);
+    const [marks = [], progress = []] = await this.conn.read('getDrain', [
+      ops.get(markKey),
+      ops.get(progressKey),
+    ]);
     const m = single(marks);
     if (m === undefined) return undefined;
     const p = single(progress);
@@ -427,7 +432,10 @@ export class EtcdRegistry implements Registry {
     ]);
     const byMachine = new Map<string, DrainProgress>();
     for (const kv of progress) {
-      byMachine.set(this.keys.tail(keyOf(kv), this.keys.drainProgressAll), decodeDrainProgress(keyOf(kv), valueOf(kv)));
+      byMachine.set(
+        this.keys.tail(keyOf(kv), this.keys.drainProgressAll),
+        decodeDrainProgress(keyOf(kv), valueOf(kv)),
+      );
     }
     return marks
       .map((kv): DrainRecord => {

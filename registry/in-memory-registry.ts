@@ -564,7 +564,10 @@ export class InMemoryRegistry implements Registry {
   setDrain(mark: DrainMark): Promise<void> {
     return this.call(() => {
       const progress = this.drains.get(mark.machine)?.progress;
-      this.drains.set(mark.machine, progress === undefined ? { mark: { ...mark } } : { mark: { ...mark }, progress });
+      this.drains.set(
+        mark.machine,
+        progress === undefined ? { mark: { ...mark } } : { mark: { ...mark }, progress },
+      );
       this.notify({ kind: 'drains' });
     });
   }

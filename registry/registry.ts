@@ -187,6 +187,7 @@ export interface EventStore {
   watchEvents(onChange: ChangeListener): Promise<Subscription>;
   /** Deletes the oldest events beyond `maxCount`; returns how many went. */
   trimEvents(maxCount: number): Promise<number>;
+}
 
 /**
  * Machine maintenance marks (`fleetctl drain`): the API sets and clears them, the engine reads

@@ -19,8 +19,10 @@ const FIELDS: FieldDefs<ApiMachine> = {
   machine: { table: (m, full) => machineIdLegend(m.id, full), json: (m) => m.id },
   ip: { table: (m) => dash(m.primaryIP), json: (m) => orNull(m.primaryIP) },
   metadata: { table: (m) => metadataText(m), json: (m) => m.metadata },
+  state: { table: (m) => m.state ?? 'ready', json: (m) => m.state ?? 'ready' },
 };
 
+/** fleet's columns (scripts parse them); `state` is asked for with `--fields`. */
 const DEFAULT_FIELDS = 'machine,ip,metadata';
 
 /** `fleetctl list-machines`: the live machines with their IP and metadata. */
@@ -38,6 +40,9 @@ export function registerListMachines(program: Command, ctx: Context): void {
       '',
       'Output the list without truncation:',
       '\tfleetctl list-machines --full',
+      '',
+      'Show whether machines are being drained (ready, draining or drained):',
+      '\tfleetctl list-machines --fields machine,ip,state',
     ].join('\n'),
   });
   addListFlags(cmd, DEFAULT_FIELDS, Object.keys(FIELDS));

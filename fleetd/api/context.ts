@@ -1,6 +1,7 @@
 import type { Logger } from '../../lib/logger.js';
 import type { OutputRelay } from '../../registry/output-relay.js';
 import type {
+  DrainStore,
   EventStore,
   MachineStore,
   ScheduleStore,
@@ -18,6 +19,7 @@ export type ApiRegistry = Pick<
 > &
   Pick<ScheduleStore, 'getPlacement' | 'listSchedule' | 'getUnplaceable' | 'listUnplaceable'> &
   Pick<MachineStore, 'listMachines' | 'changeMachineMetadata'> &
+  Pick<DrainStore, 'getDrain' | 'listDrains' | 'setDrain' | 'clearDrain'> &
   UnitStateStore &
   Pick<OutputRelay, 'requestOutput'> &
   Pick<EventStore, 'listEvents' | 'watchEvents'>;

@@ -1,6 +1,7 @@
 import { validateMachineId, validateMetadataKey, validateMetadataValue } from '../../registry/codec.js';
 import { MAX_METADATA_CHANGES } from '../../registry/registry.js';
 import type { ApiContext } from './context.js';
+import { schedulingState } from './drains.js';
 import { machineEntity } from './entities.js';
 import { ApiError } from './errors.js';
 import { decodeError, fieldPath, jsonType, optionalString, parseJsonBody, readFields } from './json.js';
@@ -33,11 +34,20 @@ interface MetadataChange {
   readonly value: string;
 }
 
-/** `GET /machines`: one page of live machines, sorted by ID. */
+/**
+ * `GET /machines`: one page of live machines, sorted by ID. fleet-ts adds `state` (`draining` or
+ * `drained`) to a machine being drained; a schedulable machine has none (fleet's entity, `ready`).
+ */
 export async function listMachines(ctx: ApiContext, req: ApiRequest): Promise<ApiResponse> {
   const token = pageFromQuery(req.query, ctx.tokenLimit);
-  const page = paginate(await ctx.registry.listMachines(), token);
-  return jsonResponse(200, { machines: page.items.map(machineEntity), nextPageToken: page.nextPageToken });
+  const [machines, drains] = await Promise.all([ctx.registry.listMachines(), ctx.registry.listDrains()]);
+  const page = paginate(machines, token);
+  const byMachine = new Map(drains.map((d) => [d.mark.machine, d]));
+  const entities = page.items.map((m) => {
+    const state = schedulingState(byMachine.get(m.id));
+    return state === 'ready' ? machineEntity(m) : { ...machineEntity(m), state };
+  });
+  return jsonResponse(200, { machines: entities, nextPageToken: page.nextPageToken });
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ApiContext } from './context.js';
 import { getDiscovery } from './discovery.js';
+import { deleteDrain, getDrain, putDrain } from './drains.js';
 import { ApiError } from './errors.js';
 import { listEvents } from './events.js';
 import { listMachines, patchMachines } from './machines.js';
@@ -17,6 +18,7 @@ import { deleteUnit, getUnit, listUnits, putUnit } from './units.js';
  * | `/`, `/fleet/v1`           | none: 405        |
  * | `/fleet/v1/discovery`      | GET (also `discovery.json`, fleet's older name) |
  * | `/fleet/v1/machines`       | GET, PATCH       |
+ * | `/fleet/v1/machines/<id>/drain` | GET, PUT, DELETE (fleet-ts: drains.ts) |
  * | `/fleet/v1/units`          | GET              |
  * | `/fleet/v1/units/<name>`   | GET, PUT, DELETE |
  * | `/fleet/v1/units/<name>/status`, `.../journal` | GET: the unit's output on its machine (unit-output.ts) |
@@ -39,6 +41,8 @@ interface Resource {
   readonly methods: Readonly<Partial<Record<string, Handler>>>;
   /** fleet's 405 message for this resource. */
   readonly notAllowed: string;
+  /** For a machine's drain resource: the machine it names. */
+  readonly drainOf?: string;
 }
 
 /** What the router found for a request. */
@@ -46,6 +50,21 @@ export interface Route {
   /** The resource, for logs: `units`, `units/<name>`, `state/<name>`, ... */
   readonly resource: string;
   readonly handler: Handler;
+  /**
+   * Set for `machines/<id>/drain`: the machine the request drains or undrains. Access control
+   * lets a machine drain itself through its own unix socket (`fleetctl drain $(cat
+   * /etc/machine-id)` on the node), which `isSelfDrain` decides.
+   */
+  readonly drainOf?: string;
+}
+
+/**
+ * True when a request on a fleetd's own unix socket drains or undrains that very machine: allowed
+ * even where that socket is otherwise read-only, so an operator on the node can take it out for
+ * maintenance without cluster-wide write access.
+ */
+export function isSelfDrain(r: Route, localMachineId: string | undefined, viaUnixSocket: boolean): boolean {
+  return viaUnixSocket && localMachineId !== undefined && r.drainOf === localMachineId;
 }
 
 const ONLY_GET = 'only GET supported against this resource';
@@ -120,6 +139,19 @@ function unitOutput(name: string, kind: 'status' | 'journal'): Resource {
   };
 }
 
+function drainItem(machine: string): Resource {
+  return {
+    name: 'machines/<id>/drain',
+    methods: {
+      GET: (ctx) => getDrain(ctx, machine),
+      PUT: (ctx, req) => putDrain(ctx, req, machine),
+      DELETE: (ctx) => deleteDrain(ctx, machine),
+    },
+    notAllowed: 'only GET, PUT and DELETE supported against this resource',
+    drainOf: machine,
+  };
+}
+
 function stateItem(name: string): Resource {
   return { name: 'state/<name>', methods: { GET: (ctx) => getState(ctx, name) }, notAllowed: ONLY_GET };
 }
@@ -141,6 +173,15 @@ function resolve(segments: readonly string[]): Resource | undefined {
   if (collection === 'units' && item !== undefined && item !== '' && extra.length === 1) {
     const [sub] = extra;
     return sub === 'status' || sub === 'journal' ? unitOutput(item, sub) : undefined;
+  }
+  if (
+    collection === 'machines' &&
+    item !== undefined &&
+    item !== '' &&
+    extra.length === 1 &&
+    extra[0] === 'drain'
+  ) {
+    return drainItem(item);
   }
   if (extra.length > 0 || item === '') return undefined;
   switch (collection) {
@@ -182,5 +223,7 @@ export function route(method: string, path: string): Route {
   if (handler === undefined) {
     throw new ApiError(405, resource.notAllowed, { Allow: Object.keys(resource.methods).join(', ') });
   }
-  return { resource: resource.name, handler };
+  return resource.drainOf === undefined
+    ? { resource: resource.name, handler }
+    : { resource: resource.name, handler, drainOf: resource.drainOf };
 }

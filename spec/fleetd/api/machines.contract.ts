@@ -54,6 +54,90 @@ export function machinesContract(scope: ContractScope): void {
     });
   });
 
+  describe('machine drains (/machines/<id>/drain)', () => {
+    const put = (id: string, body: unknown) =>
+      scope.api.request('PUT', `/fleet/v1/machines/${id}/drain`, {
+        headers: { 'Content-Type': 'application/json' },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+
+    it('answers ready for a machine that is not draining', async () => {
+      await scope.api.seed.machine(machineRecord('m1'));
+      const res = await scope.api.request('GET', '/fleet/v1/machines/m1/drain');
+      expect(res.status).to.equal(200);
+      expect(res.body).to.equal('{"machineID":"m1","state":"ready"}');
+    });
+
+    it('marks a live machine draining, shows it in GET /machines, and undrains it', async () => {
+      await scope.api.seed.machine(machineRecord('m1', {}, '10.0.0.1'));
+      await scope.api.seed.machine(machineRecord('m2', {}, '10.0.0.2'));
+      const res = await put('m1', { maxParallel: 2, force: true });
+      expect(res.status).to.equal(200);
+      expect(res.json()).to.include({ machineID: 'm1', state: 'draining', maxParallel: 2, force: true });
+      expect((await scope.api.registry.getDrain('m1'))?.mark).to.include({ maxParallel: 2, force: true });
+      const list = await scope.api.request('GET', '/fleet/v1/machines');
+      expect(list.body).to.equal(
+        '{"machines":[{"id":"m1","primaryIP":"10.0.0.1","state":"draining"},{"id":"m2","primaryIP":"10.0.0.2"}]}',
+      );
+      expect((await scope.api.request('DELETE', '/fleet/v1/machines/m1/drain')).status).to.equal(204);
+      expect(await scope.api.registry.getDrain('m1')).to.equal(undefined);
+      const again = await scope.api.request('DELETE', '/fleet/v1/machines/m1/drain');
+      expect(again.status).to.equal(404);
+      expect(again.body).to.equal(errorJson(404, 'machine m1 is not draining'));
+    });
+
+    it('defaults to one unit at a time, without force, for an empty body', async () => {
+      await scope.api.seed.machine(machineRecord('m1'));
+      expect((await scope.api.request('PUT', '/fleet/v1/machines/m1/drain')).status).to.equal(200);
+      expect((await scope.api.registry.getDrain('m1'))?.mark).to.include({ maxParallel: 1, force: false });
+    });
+
+    const bad: readonly [string, unknown, number, string][] = [
+      [
+        'a zero maxParallel',
+        { maxParallel: 0 },
+        400,
+        'field "maxParallel" must be a whole number from 1 to 1000, got 0',
+      ],
+      [
+        'a fractional maxParallel',
+        { maxParallel: 1.5 },
+        400,
+        'field "maxParallel" must be a whole number from 1 to 1000, got 1.5',
+      ],
+      [
+        'a string maxParallel',
+        { maxParallel: '2' },
+        400,
+        'field "maxParallel" must be a whole number from 1 to 1000, got string',
+      ],
+      ['a string force', { force: 'yes' }, 400, 'field "force" must be a boolean, got string'],
+      ['an unknown field', { parallel: 2 }, 400, 'unknown field "parallel"'],
+    ];
+    for (const [label, body, status, message] of bad) {
+      it(`refuses ${label} with ${status}, writing nothing`, async () => {
+        await scope.api.seed.machine(machineRecord('m1'));
+        const res = await put('m1', body);
+        expect(res.status).to.equal(status);
+        expect(res.body).to.contain(message.replace(/"/g, '\\"'));
+        expect(await scope.api.registry.getDrain('m1')).to.equal(undefined);
+      });
+    }
+
+    it('refuses to drain a machine that is not live (404), writing nothing', async () => {
+      const res = await put('ghost', {});
+      expect(res.status).to.equal(404);
+      expect(res.body).to.equal(errorJson(404, 'no live machine ghost'));
+      expect(await scope.api.registry.getDrain('ghost')).to.equal(undefined);
+    });
+
+    it('answers 405 for another method', async () => {
+      const res = await scope.api.request('POST', '/fleet/v1/machines/m1/drain');
+      expect(res.status).to.equal(405);
+      expect(res.headers.allow).to.equal('GET, PUT, DELETE');
+    });
+  });
+
   describe('PATCH /machines', () => {
     it('adds metadata with fleet object value form: 204 with a JSON Content-Type and no body', async () => {
       await scope.api.seed.machine(machineRecord('m1', { region: 'r1' }));
