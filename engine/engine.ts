@@ -4,8 +4,6 @@ import type { Logger } from '../lib/logger.js';
 import type { MetricsHooks } from '../lib/metrics.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
 import type {
-  DrainProgress,
-  DrainRecord,
   MachineRecord,
   Placement,
   ScheduleWrite,
@@ -26,13 +24,8 @@ import { NO_EVENTS, type EventSink } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
 import { decisionEvents, machineEvents } from './engine-events.js';
 import type { ClusterSnapshot, SchedulableUnit } from './cluster-snapshot.js';
-import {
-  applyDrainDecision,
-  placeOffWith,
-  planDrains,
-  type DrainDecision,
-  type DrainUnitState,
-} from './drain-plan.js';
+import { applyDrainDecision } from './drain-plan.js';
+import { EngineDrains } from './engine-drains.js';
 import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
 import { explainPlan, pairSockets, type EngineUnplaceable } from './socket-pairs.js';
@@ -44,9 +37,6 @@ export type EngineRegistry = UnitStore &
   LeaderElection &
   Pick<DrainStore, 'listDrains' | 'recordDrainProgress' | 'watchDrains'> &
   Pick<UnitStateStore, 'listUnitStates'>;
-
-/** While a drain has units moving, the engine looks at their states this often (ms). */
-const DRAIN_POLL_MS = 250;
 
 export interface EngineConfig {
   /** Safety-net period of the leader's full reconcile (fleet's engine_reconcile_interval). */
@@ -112,9 +102,7 @@ export class Engine {
   private unitsDirty = true;
   private machinesDirty = true;
   private scheduleDirty = true;
-  private drainsDirty = true;
-  private drains: DrainRecord[] = [];
-  private drainPoll: Promise<void> | undefined;
+  private readonly drains: EngineDrains;
   private lastFullRead = 0;
   /** The unplaceable reasons as stored in the registry, to write only changes. */
   private recordedReasons = new Map<string, string>();
@@ -130,6 +118,15 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     this.log = deps.logger.child({ component: 'engine' });
     this.events = deps.events ?? NO_EVENTS;
+    this.drains = new EngineDrains({
+      registry: deps.registry,
+      clock: deps.clock,
+      logger: this.log,
+      signal: this.controller.signal,
+      trigger: () => {
+        this.loop?.trigger();
+      },
+    });
   }
 
   /** True while this engine leads. */
@@ -235,7 +232,7 @@ export class Engine {
     this.unitsDirty = true;
     this.machinesDirty = true;
     this.scheduleDirty = true;
-    this.drainsDirty = true;
+    this.drains.dirty = true;
     this.recordedReasons = await registry.listUnplaceable();
     this.knownMachines = undefined;
     const loop = new ReconcileLoop({
@@ -259,7 +256,7 @@ export class Engine {
         loop.trigger();
       }),
       await registry.watchDrains(() => {
-        this.drainsDirty = true;
+        this.drains.dirty = true;
         loop.trigger();
       }),
     ];
@@ -283,11 +280,11 @@ export class Engine {
     const now = clock.now();
     const resyncMs = config.fullResyncIntervalMs ?? 5 * 60_000;
     if (now - this.lastFullRead >= resyncMs) {
-      this.unitsDirty = this.machinesDirty = this.scheduleDirty = this.drainsDirty = true;
+      this.unitsDirty = this.machinesDirty = this.scheduleDirty = this.drains.dirty = true;
     }
     // A drain in progress waits on unit states, which are not watched: every run re-plans.
-    const draining = this.drains.some((d) => d.progress?.state !== 'drained');
-    if (!this.unitsDirty && !this.machinesDirty && !this.scheduleDirty && !this.drainsDirty && !draining)
+    const draining = this.drains.inProgress;
+    if (!this.unitsDirty && !this.machinesDirty && !this.scheduleDirty && !this.drains.dirty && !draining)
       return;
     if (this.unitsDirty && this.machinesDirty && this.scheduleDirty) this.lastFullRead = now;
 
@@ -295,15 +292,15 @@ export class Engine {
     const readUnits = this.unitsDirty;
     const readMachines = this.machinesDirty;
     const readSchedule = this.scheduleDirty;
-    const readDrains = this.drainsDirty || draining;
-    this.unitsDirty = this.machinesDirty = this.scheduleDirty = this.drainsDirty = false;
+    const readDrains = this.drains.dirty || draining;
+    this.unitsDirty = this.machinesDirty = this.scheduleDirty = this.drains.dirty = false;
     let states: UnitStateRecord[] = [];
     try {
       const [units, machines, schedule, drains] = await Promise.all([
         readUnits ? registry.listUnits() : Promise.resolve(this.units),
         readMachines ? registry.listMachines() : Promise.resolve(this.machines),
         readSchedule ? registry.listSchedule() : Promise.resolve([...this.schedule.values()]),
-        readDrains ? registry.listDrains() : Promise.resolve(this.drains),
+        readDrains ? registry.listDrains() : Promise.resolve(this.drains.records),
       ]);
       this.units = units;
       if (readMachines) {
@@ -315,13 +312,13 @@ export class Engine {
       }
       this.machines = machines;
       this.schedule = new Map(schedule.map((p) => [p.unit, p]));
-      this.drains = drains;
+      this.drains.records = drains;
       if (drains.length > 0) states = await registry.listUnitStates();
     } catch (err) {
       if (readUnits) this.unitsDirty = true;
       if (readMachines) this.machinesDirty = true;
       if (readSchedule) this.scheduleDirty = true;
-      if (readDrains) this.drainsDirty = true;
+      if (readDrains) this.drains.dirty = true;
       throw err;
     }
 
@@ -333,7 +330,7 @@ export class Engine {
       machines: this.machines.map((m) => ({ id: m.id, metadata: m.metadata })),
       schedule,
     };
-    const drain = this.planDrains(base, states);
+    const drain = this.drains.decide(base, states);
     const snapshot = applyDrainDecision(base, drain);
     const plan = planCluster(snapshot);
     const explained = explainPlan(plan, pairs);
@@ -358,60 +355,8 @@ export class Engine {
       }
     }
     await this.recordReasons(explained.unplaceable, leadership);
-    await this.recordDrains(drain, leadership);
+    await this.drains.record(drain, leadership);
     this.lastRound = { plan, writes: writes.length, at: now };
-  }
-
-  /** The drain decision for this round (engine/drain-plan.ts), logged step by step. */
-  private planDrains(base: ClusterSnapshot, states: readonly UnitStateRecord[]): DrainDecision {
-    const byUnit = new Map<string, DrainUnitState[]>();
-    for (const s of states) {
-      const list = byUnit.get(s.unit) ?? [];
-      list.push(s);
-      byUnit.set(s.unit, list);
-    }
-    const unschedulable = new Set(this.drains.map((d) => d.mark.machine));
-    const decision = planDrains({
-      drains: this.drains,
-      units: base.units,
-      machines: new Set(base.machines.map((m) => m.id)),
-      schedule: base.schedule,
-      states: byUnit,
-      placeOff: placeOffWith(base, unschedulable, planCluster),
-    });
-    for (const step of decision.steps) {
-      this.log.info(`drain: ${step.kind}`, { unit: step.unit, machine: step.machine, reason: step.reason });
-    }
-    return decision;
-  }
-
-  /**
-   * Stores each drain's progress when it changed, and keeps looking at unit states while units
-   * are moving (states are not watched).
-   */
-  private async recordDrains(decision: DrainDecision, leadership: Leadership): Promise<void> {
-    for (const [machine, progress] of decision.progress) {
-      // Compared with the progress as last read or written (a cleared mark has none).
-      const stored = this.drains.find((d) => d.mark.machine === machine)?.progress;
-      if (stored !== undefined && JSON.stringify(stored) === JSON.stringify(progress)) continue;
-      if (!(await this.deps.registry.recordDrainProgress(machine, progress, leadership))) return;
-      this.drains = this.drains.map((d) => (d.mark.machine === machine ? { mark: d.mark, progress } : d));
-      if (progress.state === 'drained') this.log.info('drain: machine drained', { machine });
-    }
-    const moving = [...decision.progress.values()].some((p: DrainProgress) => p.state === 'draining');
-    if (moving && this.drainPoll === undefined) {
-      this.drainPoll = this.deps.clock
-        .sleep(DRAIN_POLL_MS, this.controller.signal)
-        .then(
-          () => {
-            this.loop?.trigger();
-          },
-          () => undefined,
-        )
-        .finally(() => {
-          this.drainPoll = undefined;
-        });
-    }
   }
 
   /**

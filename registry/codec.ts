@@ -3,17 +3,7 @@ import { FleetError } from '../lib/errors.js';
 import type { FleetOptions, MetadataRequirement } from '../unit/fleet-options.js';
 import { isDesiredState, type DesiredState } from '../unit/states.js';
 import { validateUnitName } from '../unit/unit-name.js';
-import type {
-  DrainHeldUnit,
-  DrainMark,
-  DrainMovePhase,
-  DrainProgress,
-  MachineRecord,
-  Placement,
-  UnitOptionData,
-  UnitRecord,
-  UnitStateRecord,
-} from './model.js';
+import type { MachineRecord, Placement, UnitOptionData, UnitRecord, UnitStateRecord } from './model.js';
 
 /**
  * Stored values are versioned JSON: `{"v":1,...}`. Decoding checks every field, so a value
@@ -48,13 +38,14 @@ export function validatePublicIp(ip: string): string | undefined {
   return ip === '' || isIP(ip) !== 0 ? undefined : `public IP ${JSON.stringify(ip)} is not an IP address`;
 }
 
-type Json = Record<string, unknown>;
+/** A decoded JSON object (the helpers below are shared with codec-drains.ts). */
+export type Json = Record<string, unknown>;
 
-function corrupt(key: string, why: string): FleetError {
+export function corrupt(key: string, why: string): FleetError {
   return new FleetError('REGISTRY_CORRUPT', `stored value at ${key} is invalid: ${why}`);
 }
 
-function object(key: string, text: string): Json {
+export function object(key: string, text: string): Json {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -68,25 +59,25 @@ function object(key: string, text: string): Json {
   return o;
 }
 
-function str(key: string, o: Json, field: string): string {
+export function str(key: string, o: Json, field: string): string {
   const v = o[field];
   if (typeof v !== 'string') throw corrupt(key, `field ${field} is not a string`);
   return v;
 }
 
-function bool(key: string, o: Json, field: string): boolean {
+export function bool(key: string, o: Json, field: string): boolean {
   const v = o[field];
   if (typeof v !== 'boolean') throw corrupt(key, `field ${field} is not a boolean`);
   return v;
 }
 
-function num(key: string, o: Json, field: string): number {
+export function num(key: string, o: Json, field: string): number {
   const v = o[field];
   if (typeof v !== 'number' || !Number.isFinite(v)) throw corrupt(key, `field ${field} is not a number`);
   return v;
 }
 
-function strings(key: string, v: unknown, field: string): string[] {
+export function strings(key: string, v: unknown, field: string): string[] {
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
     throw corrupt(key, `field ${field} is not a string list`);
   return v;
@@ -120,7 +111,7 @@ function desired(key: string, o: Json, field: string): DesiredState {
   return v;
 }
 
-function stringMap(key: string, v: unknown, field: string): Record<string, string> {
+export function stringMap(key: string, v: unknown, field: string): Record<string, string> {
   if (typeof v !== 'object' || v === null || Array.isArray(v))
     throw corrupt(key, `field ${field} is not an object`);
   const out: Record<string, string> = {};
@@ -131,7 +122,7 @@ function stringMap(key: string, v: unknown, field: string): Record<string, strin
   return out;
 }
 
-function encode(value: Json): string {
+export function encode(value: Json): string {
   return JSON.stringify({ v: CODEC_VERSION, ...value });
 }
 
@@ -361,69 +352,6 @@ export function encodeReason(reason: string): string {
 
 export function decodeReason(key: string, text: string): string {
   return str(key, object(key, text), 'reason');
-}
-
-// Drains --------------------------------------------------------------------------------------
-
-export function encodeDrainMark(mark: DrainMark): string {
-  return encode({
-    machine: mark.machine,
-    maxParallel: mark.maxParallel,
-    force: mark.force,
-    requestedAt: mark.requestedAt,
-  });
-}
-
-export function decodeDrainMark(key: string, text: string): DrainMark {
-  const o = object(key, text);
-  const maxParallel = num(key, o, 'maxParallel');
-  if (!Number.isInteger(maxParallel) || maxParallel < 1) throw corrupt(key, 'field maxParallel is not >= 1');
-  return {
-    machine: str(key, o, 'machine'),
-    maxParallel,
-    force: bool(key, o, 'force'),
-    requestedAt: num(key, o, 'requestedAt'),
-  };
-}
-
-export function encodeDrainProgress(p: DrainProgress): string {
-  return encode({
-    state: p.state,
-    moving: p.moving,
-    moved: p.moved,
-    stuck: p.stuck,
-    forced: p.forced,
-    failed: p.failed,
-  });
-}
-
-function heldUnits(key: string, v: unknown, field: string): DrainHeldUnit[] {
-  if (!Array.isArray(v)) throw corrupt(key, `field ${field} is not a list`);
-  return (v as unknown[]).map((item) => {
-    if (typeof item !== 'object' || item === null) throw corrupt(key, `field ${field} holds a non-object`);
-    const o = item as Json;
-    return { unit: str(key, o, 'unit'), reason: str(key, o, 'reason') };
-  });
-}
-
-export function decodeDrainProgress(key: string, text: string): DrainProgress {
-  const o = object(key, text);
-  const state = o.state;
-  if (state !== 'draining' && state !== 'drained') throw corrupt(key, 'field state is not a drain state');
-  const moving: Record<string, DrainMovePhase> = {};
-  for (const [unit, phase] of Object.entries(stringMap(key, o.moving, 'moving'))) {
-    if (phase !== 'stopping' && phase !== 'starting')
-      throw corrupt(key, `field moving.${unit} is not a phase`);
-    moving[unit] = phase;
-  }
-  return {
-    state,
-    moving,
-    moved: strings(key, o.moved, 'moved'),
-    stuck: heldUnits(key, o.stuck, 'stuck'),
-    forced: heldUnits(key, o.forced, 'forced'),
-    failed: heldUnits(key, o.failed, 'failed'),
-  };
 }
 
 /**

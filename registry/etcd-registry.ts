@@ -4,21 +4,23 @@ import { FleetError, describeError } from '../lib/errors.js';
 import type { ClusterEvent, EventFilter } from '../unit/cluster-events.js';
 import type { DesiredState } from '../unit/states.js';
 import {
-  decodeDrainMark,
-  decodeDrainProgress,
   decodeMachine,
   decodeMetadataEntry,
   decodePlacement,
   decodeReason,
   decodeUnitState,
-  encodeDrainMark,
-  encodeDrainProgress,
   encodeMachine,
   encodeMetadataValue,
   encodeReason,
   mergeMetadata,
   sameIncarnationHost,
 } from './codec.js';
+import {
+  decodeDrainMark,
+  decodeDrainProgress,
+  encodeDrainMark,
+  encodeDrainProgress,
+} from './codec-drains.js';
 import {
   EtcdConnection,
   MAX_TXN_OPS,
@@ -416,12 +418,11 @@ export class EtcdRegistry implements Registry {
       ops.get(progressKey),
     ]);
     const m = single(marks);
-    if (m === undefined) return undefined;
+    const mark = m === undefined ? undefined : this.conn.corrupt.decode(m, decodeDrainMark);
+    if (mark === undefined) return undefined;
     const p = single(progress);
-    return {
-      mark: decodeDrainMark(markKey, valueOf(m)),
-      ...(p === undefined ? {} : { progress: decodeDrainProgress(progressKey, valueOf(p)) }),
-    };
+    const decoded = p === undefined ? undefined : this.conn.corrupt.decode(p, decodeDrainProgress);
+    return decoded === undefined ? { mark } : { mark, progress: decoded };
   }
 
   async listDrains(): Promise<DrainRecord[]> {
@@ -432,19 +433,19 @@ export class EtcdRegistry implements Registry {
     ]);
     const byMachine = new Map<string, DrainProgress>();
     for (const kv of progress) {
-      byMachine.set(
-        this.keys.tail(keyOf(kv), this.keys.drainProgressAll),
-        decodeDrainProgress(keyOf(kv), valueOf(kv)),
-      );
+      const p = this.conn.corrupt.decode(kv, decodeDrainProgress);
+      if (p !== undefined) byMachine.set(this.keys.tail(keyOf(kv), this.keys.drainProgressAll), p);
     }
-    return marks
-      .map((kv): DrainRecord => {
-        const machine = this.keys.tail(keyOf(kv), this.keys.drains);
-        const mark = { ...decodeDrainMark(keyOf(kv), valueOf(kv)), machine };
-        const p = byMachine.get(machine);
-        return p === undefined ? { mark } : { mark, progress: p };
-      })
-      .sort(byKey((d) => d.mark.machine));
+    const out: DrainRecord[] = [];
+    for (const kv of marks) {
+      const decoded = this.conn.corrupt.decode(kv, decodeDrainMark);
+      // A mark must name the machine of its key; anything else is skipped like a malformed value.
+      const machine = this.keys.tail(keyOf(kv), this.keys.drains);
+      if (decoded === undefined || decoded.machine !== machine) continue;
+      const p = byMachine.get(machine);
+      out.push(p === undefined ? { mark: decoded } : { mark: decoded, progress: p });
+    }
+    return out.sort(byKey((d) => d.mark.machine));
   }
 
   async recordDrainProgress(

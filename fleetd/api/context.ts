@@ -1,3 +1,4 @@
+import type { Clock } from '../../lib/clock.js';
 import type { Logger } from '../../lib/logger.js';
 import type { OutputRelay } from '../../registry/output-relay.js';
 import type {
@@ -32,6 +33,8 @@ export interface ApiContext {
   readonly logger: Logger;
   /** Renders the Prometheus metrics; absent when the server has none (then `/metrics` is 404). */
   readonly scrape?: () => Promise<MetricsScrape>;
+  /** Time for what the API stamps (a drain's request time); the system clock when absent. */
+  readonly clock?: Clock;
 }
 
 /** A Prometheus scrape: the exposition text and its content type. */

@@ -1,3 +1,5 @@
+import { systemClock } from '../../lib/clock.js';
+import { validateMachineId } from '../../registry/codec.js';
 import type { DrainRecord } from '../../registry/model.js';
 import type { ApiContext } from './context.js';
 import { ApiError } from './errors.js';
@@ -28,16 +30,12 @@ export function schedulingState(drain: DrainRecord | undefined): MachineScheduli
   return drain.progress?.state === 'drained' ? 'drained' : 'draining';
 }
 
-/** fleet's machine IDs are hex; ours allow what a machine-id file and tests use, nothing else. */
-const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
 /** The largest `maxParallel` accepted (a bound against typos like 1000000). */
 export const MAX_DRAIN_PARALLEL = 1000;
 
 function checkMachineId(machine: string): void {
-  if (!MACHINE_ID.test(machine)) {
-    throw new ApiError(400, `invalid machine ID ${JSON.stringify(machine)}`);
-  }
+  const bad = validateMachineId(machine);
+  if (bad !== undefined) throw new ApiError(400, bad);
 }
 
 /** The drain entity: keys as the API shows them (empty lists omitted, as everywhere). */
@@ -96,7 +94,7 @@ export async function putDrain(ctx: ApiContext, req: ApiRequest, machine: string
   await ctx.registry.setDrain({
     machine,
     ...options,
-    requestedAt: existing?.mark.requestedAt ?? Date.now(),
+    requestedAt: existing?.mark.requestedAt ?? (ctx.clock ?? systemClock).now(),
   });
   ctx.logger.info('machine drain requested', { machine, ...options });
   const drain = await ctx.registry.getDrain(machine);

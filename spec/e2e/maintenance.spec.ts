@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { eventually } from '../../systemd-fixtures/eventually.js';
 import { figure, seconds, serviceFile, useE2eCluster } from './e2e-harness.js';

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import type { SchedulableUnit } from '../../engine/cluster-snapshot.js';
 import {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { afterEach, beforeEach, describe, it } from 'mocha';
 
 import { Engine, type EngineConfig } from '../../engine/engine.js';
 import { systemClock } from '../../lib/clock.js';
