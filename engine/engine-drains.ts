@@ -1,7 +1,7 @@
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { DrainRecord, UnitStateRecord } from '../registry/model.js';
-import type { DrainStore, Leadership } from '../registry/registry.js';
+import type { DrainStore, Leadership, UnitStateStore } from '../registry/registry.js';
 import type { ClusterSnapshot } from './cluster-snapshot.js';
 import { placeOffWith, planDrains, type DrainDecision, type DrainUnitState } from './drain-plan.js';
 import { planCluster } from './scheduler.js';
@@ -9,15 +9,9 @@ import { planCluster } from './scheduler.js';
 /** While a drain has units moving, the engine looks at their states this often (ms). */
 const DRAIN_POLL_MS = 250;
 
-export interface EngineDrainsDeps {
-  readonly registry: Pick<DrainStore, 'recordDrainProgress'>;
-  readonly clock: Clock;
-  readonly logger: Logger;
-  /** Aborts the state polling when the engine closes. */
-  readonly signal: AbortSignal;
-  /** Asks the leader loop for another run. */
-  readonly trigger: () => void;
-}
+/** The registry roles drains need, besides the engine's own. */
+export type EngineDrainRegistry = Pick<DrainStore, 'listDrains' | 'recordDrainProgress' | 'watchDrains'> &
+  Pick<UnitStateStore, 'listUnitStates'>;
 
 /**
  * The leading engine's side of drains (the decision itself is engine/drain-plan.ts): the marks as
@@ -32,7 +26,29 @@ export class EngineDrains {
   dirty = true;
   private poll: Promise<void> | undefined;
 
-  constructor(private readonly deps: EngineDrainsDeps) {}
+  /** `signal` aborts the state polling when the engine closes; `trigger` asks for another run. */
+  constructor(
+    private readonly deps: { readonly registry: EngineDrainRegistry; readonly clock: Clock },
+    private readonly logger: Logger,
+    private readonly signal: AbortSignal,
+    private readonly trigger: () => void,
+  ) {}
+
+  /**
+   * Reads the marks when the watch fired or a drain is in progress, and then the unit states
+   * (which a drain in progress waits on). On failure the marks stay to be read.
+   */
+  async refresh(inProgress: boolean): Promise<UnitStateRecord[]> {
+    if (!this.dirty && !inProgress) return [];
+    this.dirty = false;
+    try {
+      this.records = await this.deps.registry.listDrains();
+      return this.records.length === 0 ? [] : await this.deps.registry.listUnitStates();
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
+  }
 
   /** True while some drain is not finished (every run then re-plans). */
   get inProgress(): boolean {
@@ -57,7 +73,7 @@ export class EngineDrains {
       placeOff: placeOffWith(base, unschedulable, planCluster),
     });
     for (const step of decision.steps) {
-      this.deps.logger.info(`drain: ${step.kind}`, {
+      this.logger.info(`drain: ${step.kind}`, {
         unit: step.unit,
         machine: step.machine,
         reason: step.reason,
@@ -74,13 +90,13 @@ export class EngineDrains {
       if (stored !== undefined && JSON.stringify(stored) === JSON.stringify(progress)) continue;
       if (!(await this.deps.registry.recordDrainProgress(machine, progress, leadership))) return;
       this.records = this.records.map((d) => (d.mark.machine === machine ? { mark: d.mark, progress } : d));
-      if (progress.state === 'drained') this.deps.logger.info('drain: machine drained', { machine });
+      if (progress.state === 'drained') this.logger.info('drain: machine drained', { machine });
     }
     const moving = [...decision.progress.values()].some((p) => p.state === 'draining');
     if (moving && this.poll === undefined) {
       this.poll = this.deps.clock
-        .sleep(DRAIN_POLL_MS, this.deps.signal)
-        .then(this.deps.trigger, () => undefined)
+        .sleep(DRAIN_POLL_MS, this.signal)
+        .then(this.trigger, () => undefined)
         .finally(() => {
           this.poll = undefined;
         });

@@ -3,21 +3,13 @@ import { describeError, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { MetricsHooks } from '../lib/metrics.js';
 import { ReconcileLoop } from '../lib/reconcile-loop.js';
+import type { MachineRecord, Placement, ScheduleWrite, StoredUnit } from '../registry/model.js';
 import type {
-  MachineRecord,
-  Placement,
-  ScheduleWrite,
-  StoredUnit,
-  UnitStateRecord,
-} from '../registry/model.js';
-import type {
-  DrainStore,
   LeaderElection,
   Leadership,
   MachineStore,
   ScheduleStore,
   Subscription,
-  UnitStateStore,
   UnitStore,
 } from '../registry/registry.js';
 import { NO_EVENTS, type EventSink } from '../unit/cluster-events.js';
@@ -25,18 +17,13 @@ import type { DesiredState } from '../unit/states.js';
 import { decisionEvents, machineEvents } from './engine-events.js';
 import type { ClusterSnapshot, SchedulableUnit } from './cluster-snapshot.js';
 import { applyDrainDecision } from './drain-plan.js';
-import { EngineDrains } from './engine-drains.js';
+import { EngineDrains, type EngineDrainRegistry } from './engine-drains.js';
 import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
 import { explainPlan, pairSockets, type EngineUnplaceable } from './socket-pairs.js';
 
 /** The registry roles the engine uses. */
-export type EngineRegistry = UnitStore &
-  ScheduleStore &
-  MachineStore &
-  LeaderElection &
-  Pick<DrainStore, 'listDrains' | 'recordDrainProgress' | 'watchDrains'> &
-  Pick<UnitStateStore, 'listUnitStates'>;
+export type EngineRegistry = UnitStore & ScheduleStore & MachineStore & LeaderElection & EngineDrainRegistry;
 
 export interface EngineConfig {
   /** Safety-net period of the leader's full reconcile (fleet's engine_reconcile_interval). */
@@ -118,15 +105,7 @@ export class Engine {
   constructor(private readonly deps: EngineDeps) {
     this.log = deps.logger.child({ component: 'engine' });
     this.events = deps.events ?? NO_EVENTS;
-    this.drains = new EngineDrains({
-      registry: deps.registry,
-      clock: deps.clock,
-      logger: this.log,
-      signal: this.controller.signal,
-      trigger: () => {
-        this.loop?.trigger();
-      },
-    });
+    this.drains = new EngineDrains(deps, this.log, this.controller.signal, () => this.loop?.trigger());
   }
 
   /** True while this engine leads. */
@@ -292,15 +271,12 @@ export class Engine {
     const readUnits = this.unitsDirty;
     const readMachines = this.machinesDirty;
     const readSchedule = this.scheduleDirty;
-    const readDrains = this.drains.dirty || draining;
-    this.unitsDirty = this.machinesDirty = this.scheduleDirty = this.drains.dirty = false;
-    let states: UnitStateRecord[] = [];
+    this.unitsDirty = this.machinesDirty = this.scheduleDirty = false;
     try {
-      const [units, machines, schedule, drains] = await Promise.all([
+      const [units, machines, schedule] = await Promise.all([
         readUnits ? registry.listUnits() : Promise.resolve(this.units),
         readMachines ? registry.listMachines() : Promise.resolve(this.machines),
         readSchedule ? registry.listSchedule() : Promise.resolve([...this.schedule.values()]),
-        readDrains ? registry.listDrains() : Promise.resolve(this.drains.records),
       ]);
       this.units = units;
       if (readMachines) {
@@ -312,16 +288,14 @@ export class Engine {
       }
       this.machines = machines;
       this.schedule = new Map(schedule.map((p) => [p.unit, p]));
-      this.drains.records = drains;
-      if (drains.length > 0) states = await registry.listUnitStates();
     } catch (err) {
       if (readUnits) this.unitsDirty = true;
       if (readMachines) this.machinesDirty = true;
       if (readSchedule) this.scheduleDirty = true;
-      if (readDrains) this.drains.dirty = true;
       throw err;
     }
 
+    const states = await this.drains.refresh(draining);
     const schedule = new Map([...this.schedule.values()].map((p) => [p.unit, p.machine]));
     // Sockets and their services: implied MachineOf, raised desired states, contradictions.
     const pairs = pairSockets(this.units, schedule);
