@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { describe, it } from 'mocha';
 
-import { eventually } from '../helpers/eventually.js';
+import { eventually } from '../../systemd-fixtures/eventually.js';
 import { figure, onlyMachine, seconds, useE2eCluster } from './e2e-harness.js';
 
 /** Every 2 s, to the 100 ms; Persistent=true as a cluster cron job would have it. */
