@@ -2,7 +2,7 @@ import type { Clock } from '../lib/clock.js';
 import { mapLimit } from '../lib/concurrency.js';
 import type { Placement, StoredUnit, UnitRecord } from '../registry/model.js';
 import type { GlobalUnitStore, ScheduleStore, Subscription, UnitStore } from '../registry/registry.js';
-import { activatedServiceOf } from '../unit/socket-activation.js';
+import { triggeredUnitOf } from '../unit/trigger-units.js';
 import { desiredAgentUnits, type CandidateUnit, type DesiredAgentUnit } from './plan.js';
 
 /** The registry roles the view reads: this machine's schedule, global units, unit contents. */
@@ -32,13 +32,13 @@ export interface MachineSchedule {
 /** How many unit reads the view runs at once. */
 const READ_CONCURRENCY = 32;
 
-/** A candidate for this machine from a unit record, with the service it activates if a socket. */
+/** A candidate for this machine from a unit record, with the unit it triggers if a trigger. */
 function candidate(
   unit: UnitRecord,
   hash: string,
   desiredState: CandidateUnit['desiredState'],
 ): CandidateUnit {
-  const activates = activatedServiceOf(unit.name, unit.options);
+  const activates = triggeredUnitOf(unit.name, unit.options);
   return {
     name: unit.name,
     hash,

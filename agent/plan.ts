@@ -8,7 +8,7 @@ export interface DesiredAgentUnit {
   readonly name: string;
   readonly hash: string;
   readonly desiredState: Exclude<DesiredState, 'inactive'>;
-  /** For a socket: the service it activates (`activatedServiceOf`). */
+  /** For a trigger (socket, timer, path, automount): the unit it starts (`triggeredUnitOf`). */
   readonly activates?: string;
 }
 
@@ -56,14 +56,16 @@ const ORDER: Readonly<Record<AgentTask['kind'], number>> = {
  * - A file that is not desired here: unload it (stop, unlink, delete).
  * - A desired unit without a file, or whose file has another hash (a replace), or that systemd
  *   does not know although the file is there: (unload and) load it, then start it if launched.
- * - Desired `loaded` but running: stop it, unless it is the service of a socket launched here
- *   (systemd started it for a connection; while the socket listens the service is the socket's).
+ * - Desired `loaded` but running: stop it, unless a trigger launched here starts it (a socket's
+ *   service that systemd started for a connection, a timer's or path unit's job running now:
+ *   while the trigger is active, the unit is the trigger's).
  * - Desired `launched` and not running: start it, unless this agent already started it (then it
  *   ran and exited or failed, which systemd's own Restart= governs; fleet did not restart it
  *   either). After an agent restart the memory is empty: a running unit is adopted untouched,
- *   one that is not running is started again, as fleet did. One exception: a launched socket that
- *   is not running is started again when its service is being loaded, because systemd refuses
- *   to start a socket whose service it does not have ("Socket service foo.service not loaded").
+ *   one that is not running is started again, as fleet did. One exception: a launched trigger that
+ *   is not running is started again when its unit is being loaded, because systemd refuses to
+ *   start a trigger whose unit it does not have ("Socket service foo.service not loaded",
+ *   "Refusing to start, unit tick.service to trigger not loaded").
  * - A template (`foo@.service`, the service of an `Accept=yes` socket) is only written and
  *   linked: systemd knows its instances, not the template (it reports no state for it and
  *   refuses to start or stop it), so it is never started or stopped, and not re-loaded because
@@ -81,10 +83,10 @@ export function planAgent(
   const want = new Map(desired.map((d) => [d.name, d]));
   const have = new Map(observed.map((o) => [o.name, o]));
   const names = [...new Set([...want.keys(), ...have.keys()])].sort();
-  // Services whose socket is launched here: systemd starts them when a connection comes.
-  const socketActivated = new Set<string>();
+  // Units whose trigger is launched here: systemd starts them (a connection, a timer, a path).
+  const triggered = new Set<string>();
   for (const d of desired) {
-    if (d.activates !== undefined && d.desiredState === 'launched') socketActivated.add(d.activates);
+    if (d.activates !== undefined && d.desiredState === 'launched') triggered.add(d.activates);
   }
   const loading = new Set(
     desired.filter((d) => needsLoad(d, have.get(d.name)) !== undefined).map((d) => d.name),
@@ -126,7 +128,7 @@ export function planAgent(
     const running = !freshlyLoaded && o !== undefined && isRunning(o.activeState);
     switch (d.desiredState) {
       case 'loaded':
-        if (running && !socketActivated.has(name))
+        if (running && !triggered.has(name))
           tasks.push({ kind: 'stop', unit: name, reason: 'unit running but desired state is loaded' });
         break;
       case 'launched':
@@ -142,7 +144,7 @@ export function planAgent(
           tasks.push({
             kind: 'start',
             unit: name,
-            reason: `socket not listening and its service ${d.activates} is being loaded`,
+            reason: `trigger not active and the unit it triggers, ${d.activates}, is being loaded`,
           });
         }
         break;
@@ -177,7 +179,7 @@ export interface CandidateUnit {
   readonly hash: string;
   readonly desiredState: DesiredState;
   readonly fleet: FleetOptions;
-  /** For a socket: the service it activates (`activatedServiceOf`). */
+  /** For a trigger (socket, timer, path, automount): the unit it starts (`triggeredUnitOf`). */
   readonly activates?: string;
 }
 
@@ -204,10 +206,11 @@ export function unitsConflict(a: CandidateUnit, b: CandidateUnit): boolean {
  * conflicts with nothing already accepted (scheduled units first, then global units by name, so
  * the first global unit by name wins a conflict). Inactive units are left out.
  *
- * Socket activation: a global socket that is loaded or launched and whose metadata this machine
- * satisfies raises the global service it activates (or the template, for `Accept=yes`) to
- * `loaded` here, so that systemd can start it on a connection; the service's own metadata and
- * conflicts still apply. (The engine does the same for scheduled pairs in their placements.)
+ * Triggers: a global trigger (socket, timer, path unit, automount) that is loaded or launched and
+ * whose metadata this machine satisfies raises the global unit it triggers (for an `Accept=yes`
+ * socket, the template) to `loaded` here, so that systemd can start it when the trigger fires;
+ * that unit's own metadata and conflicts still apply. (The engine does the same for scheduled
+ * pairs in their placements.)
  */
 export function desiredAgentUnits(
   scheduled: readonly CandidateUnit[],

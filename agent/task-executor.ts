@@ -271,7 +271,7 @@ export class TaskExecutor {
     wanted: ReadonlyMap<string, DesiredAgentUnit>,
   ): boolean {
     if (this.deps.systemd.loadsNewUnitsOnDemand !== true) return false;
-    // Kept to plain services: a socket and the service it activates take the reload.
+    // Kept to plain services: a trigger and the unit it triggers take the reload.
     const activated = new Set([...wanted.values()].map((d) => d.activates));
     let loads = 0;
     for (const task of tasks) {

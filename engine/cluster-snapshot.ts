@@ -42,6 +42,12 @@ export interface ClusterSnapshot {
    * machines that went away, or global and inactive units; the plan removes those.
    */
   readonly schedule: ReadonlyMap<string, string>;
+  /**
+   * Where units that are not scheduled now ran last (unit -> machine ID), as far as the engine
+   * remembers: a unit placed again goes back there when that machine can still run it, so that a
+   * replace (which passes through `inactive`) or a stop and start moves nothing. Optional.
+   */
+  readonly previous?: ReadonlyMap<string, string>;
 }
 
 /**

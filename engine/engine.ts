@@ -1,3 +1,4 @@
+/* eslint-disable max-lines -- the leader's round (read, plan with drains and trigger pairs, write, record) reads as one; the drain side is already in engine-drains.ts and the events in engine-events.ts. */
 import type { Clock } from '../lib/clock.js';
 import { describeError, isFleetError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -20,7 +21,10 @@ import { applyDrainDecision } from './drain-plan.js';
 import { EngineDrains, type EngineDrainRegistry } from './engine-drains.js';
 import type { ScheduleChange, SchedulePlan } from './schedule-plan.js';
 import { planCluster } from './scheduler.js';
-import { explainPlan, pairSockets, type EngineUnplaceable } from './socket-pairs.js';
+import { explainPlan, pairTriggers, type EngineUnplaceable } from './trigger-pairs.js';
+
+/** How long the engine remembers where an unscheduled unit ran (see `Engine.previous`). */
+const PREVIOUS_MS = 10 * 60_000;
 
 /** The registry roles the engine uses. */
 export type EngineRegistry = UnitStore & ScheduleStore & MachineStore & LeaderElection & EngineDrainRegistry;
@@ -61,7 +65,7 @@ export interface EngineView {
 
 /** What the last leader reconcile did, for the API, tests and benchmarks. */
 export interface EngineRound {
-  /** The scheduler's plan (its input had the socket pairs' implied constraints). */
+  /** The scheduler's plan (its input had the trigger pairs' implied constraints). */
   readonly plan: SchedulePlan;
   readonly writes: number;
   readonly at: number;
@@ -91,6 +95,12 @@ export class Engine {
   private scheduleDirty = true;
   private readonly drains: EngineDrains;
   private lastFullRead = 0;
+  /**
+   * Where units the engine unscheduled (and that still exist) ran, and when they left: placed
+   * again within `PREVIOUS_MS`, a unit goes back there if it can (a replace passes through
+   * `inactive`; see `ClusterSnapshot.previous`). Memory only: a new leader starts without it.
+   */
+  private readonly previous = new Map<string, { machine: string; at: number }>();
   /** The unplaceable reasons as stored in the registry, to write only changes. */
   private recordedReasons = new Map<string, string>();
   /** The machines of the last read while leading; undefined until the first read. */
@@ -297,12 +307,18 @@ export class Engine {
 
     const states = await this.drains.refresh(draining);
     const schedule = new Map([...this.schedule.values()].map((p) => [p.unit, p.machine]));
-    // Sockets and their services: implied MachineOf, raised desired states, contradictions.
-    const pairs = pairSockets(this.units, schedule);
+    // Triggers (sockets, timers, paths, automounts) and their units: implied MachineOf, raised
+    // desired states, contradictions.
+    const pairs = pairTriggers(this.units, schedule);
+    const existing = new Set(this.units.map((u) => u.unit.name));
+    for (const [unit, p] of this.previous) {
+      if (!existing.has(unit) || now - p.at > PREVIOUS_MS || schedule.has(unit)) this.previous.delete(unit);
+    }
     const base: ClusterSnapshot = {
       units: pairs.units,
       machines: this.machines.map((m) => ({ id: m.id, metadata: m.metadata })),
       schedule,
+      previous: new Map([...this.previous].map(([unit, p]) => [unit, p.machine])),
     };
     const drain = this.drains.decide(base, states);
     const snapshot = applyDrainDecision(base, drain);
@@ -321,6 +337,10 @@ export class Engine {
       this.applyLocally(writes);
       for (const e of decisionEvents(explained.changes)) this.events.record(e);
       for (const c of explained.changes) {
+        if (c.kind === 'schedule') this.previous.delete(c.unit);
+        else if (existing.has(c.unit)) this.previous.set(c.unit, { machine: c.machine, at: now });
+      }
+      for (const c of explained.changes) {
         this.log.info(c.kind === 'schedule' ? 'unit scheduled' : 'unit unscheduled', {
           unit: c.unit,
           machine: c.machine,
@@ -336,7 +356,7 @@ export class Engine {
   /**
    * The plan's changes as registry writes, plus updates of placements that stay where they are
    * but whose desired state or hash changed (a stop, a start, a replace): the agent reads both
-   * from its schedule entry. Desired states are the scheduler's (`units`), which socket pairing
+   * from its schedule entry. Desired states are the scheduler's (`units`), which trigger pairing
    * may have raised above the stored ones.
    */
   private writesFor(changes: readonly ScheduleChange[], units: readonly SchedulableUnit[]): ScheduleWrite[] {

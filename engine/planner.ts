@@ -39,10 +39,14 @@ export class Planner {
   private seq = 0;
   private lastEviction = 0;
 
-  /** `globalsCounted`: the index already counts global units (any index but a fresh one). */
+  /**
+   * `globalsCounted`: the index already counts global units (any index but a fresh one).
+   * `previous`: where units not scheduled now ran last (see `ClusterSnapshot.previous`).
+   */
   constructor(
     private readonly index: ClusterIndex,
     private globalsCounted: boolean,
+    private readonly previous: ReadonlyMap<string, string> = new Map(),
   ) {}
 
   /** Queues a pending unit for placement. */
@@ -290,6 +294,7 @@ export class Planner {
     let candidates: readonly MachineRec[];
     let how: (m: MachineRec) => string;
     const anchor = fleet.machineOf.map((p) => index.unit(p)?.machine).find((m) => m !== undefined);
+    const back = fleet.machineId === undefined && anchor === undefined ? this.goesBack(rec) : undefined;
     if (fleet.machineId !== undefined) {
       // Usually one machine; several only when an 8-character value is several machines' short ID.
       candidates = [...index.machinesMatchingId(fleet.machineId)].sort(
@@ -299,6 +304,9 @@ export class Planner {
     } else if (anchor !== undefined) {
       candidates = [anchor];
       how = () => `with its MachineOf peers`;
+    } else if (back !== undefined) {
+      candidates = [back];
+      how = () => 'back on the machine it ran on last';
     } else {
       const rank = index.order.find(
         (r) => checkPlacement(index, rec, index.machineAt(r)).kind === 'eligible',
@@ -319,6 +327,17 @@ export class Planner {
         ? { kind: 'no-machines' }
         : { kind: 'excluded', exclusions: explainExclusions(index, rec) },
     );
+  }
+
+  /**
+   * The machine a unit placed anew ran on last, when it can run there now (a replace or a stop
+   * and start keeps its placement); undefined otherwise, and for a unit that moved in this plan.
+   */
+  private goesBack(rec: UnitRec): MachineRec | undefined {
+    if (this.record.movedFrom(rec) !== undefined) return undefined;
+    const id = this.previous.get(rec.name);
+    const m = id === undefined ? undefined : this.index.machine(id);
+    return m !== undefined && checkPlacement(this.index, rec, m).kind === 'eligible' ? m : undefined;
   }
 
   private place(

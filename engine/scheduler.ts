@@ -30,7 +30,9 @@ import type { SchedulePlan } from './schedule-plan.js';
  *    are placed, so chains resolve in one pass. Each goes to the first eligible machine in
  *    least-loaded order (fewest units, global units counted, ties to the lowest machine ID); a
  *    follower goes to its peer's machine, a MachineID unit to its machine (full or short ID).
- *    No unit goes where a unit that replaces it runs. A unit whose Replaces matches units on the
+ *    A unit that is not scheduled but ran on a machine lately (`previous`: the engine's memory,
+ *    e.g. across a replace, which passes through `inactive`) goes back there when that machine
+ *    can run it. No unit goes where a unit that replaces it runs. A unit whose Replaces matches units on the
  *    chosen machine pushes them (and their followers) to other eligible machines in the same
  *    pass; fleet moved them without checking eligibility.
  * 5. A unit that fits nowhere stays unscheduled, with the constraints that excluded each machine.
@@ -80,7 +82,7 @@ function planOnce(
 ): { plan: SchedulePlan; index: ClusterIndex; onCycles: Set<string> } {
   const index = new ClusterIndex(snapshot.machines);
   index.registerAll(snapshot.units);
-  const planner = new Planner(index, false);
+  const planner = new Planner(index, false, snapshot.previous);
   const onCycles = planner.rejectCycles(first);
   planner.adoptSchedule(snapshot.schedule);
   planner.applyPlacedReplaces();

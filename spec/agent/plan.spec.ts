@@ -200,7 +200,7 @@ describe('agent/plan: planAgent', () => {
   });
 });
 
-describe('agent/plan: planAgent with sockets', () => {
+describe('agent/plan: planAgent with triggers (sockets, timers, paths)', () => {
   const socket = (
     name: string,
     activates: string,
@@ -251,6 +251,33 @@ describe('agent/plan: planAgent with sockets', () => {
       desired: [socket('echo.socket', 'echo.service'), want('echo.service', 'loaded')],
       observed: [have('echo.socket', 'failed'), have('echo.service', 'inactive')],
       launched: ['echo.socket'],
+      want: [],
+    },
+    {
+      title: 'loads the service with its timer and starts only the timer',
+      desired: [socket('tick.timer', 'tick.service'), want('tick.service', 'loaded')],
+      observed: [],
+      want: ['load tick.service', 'load tick.timer', 'reload', 'start tick.timer'],
+    },
+    {
+      title: 'leaves a oneshot that its launched timer started running',
+      desired: [socket('tick.timer', 'tick.service'), want('tick.service', 'loaded')],
+      observed: [have('tick.timer', 'active'), have('tick.service', 'activating')],
+      launched: ['tick.timer'],
+      want: [],
+    },
+    {
+      title: 'starts a timer again that systemd refused while its service was not loaded',
+      desired: [socket('tick.timer', 'tick.service'), want('tick.service', 'loaded')],
+      observed: [have('tick.timer', 'inactive')],
+      launched: ['tick.timer'],
+      want: ['load tick.service', 'reload', 'start tick.timer'],
+    },
+    {
+      title: 'leaves a service that its launched path unit started running',
+      desired: [socket('watch.path', 'watch.service'), want('watch.service', 'loaded')],
+      observed: [have('watch.path', 'active'), have('watch.service', 'active')],
+      launched: ['watch.path'],
       want: [],
     },
     {

@@ -745,6 +745,34 @@ describe('e2e: fleetctl scenarios on three machines', function () {
     await e().settle({ [a]: { state: 'absent' }, [b]: { state: 'absent' } });
   });
 
+  it('keeps replaced units on their machines (start --replace), where least-loaded would move them', async () => {
+    const names = ['rep-a.service', 'rep-b.service', 'rep-c.service', 'rep-d.service'];
+    for (const n of names) await write(n, serviceFile({ description: 'first %n' }));
+    await e().ok(['start', ...names.map((n) => dir().path(n))]);
+    const before = await e().settle(Object.fromEntries(names.map((n) => [n, { state: 'active/running' }])));
+    // In name order on an empty cluster: a and d share the first machine, b and c one each. With
+    // a and c replaced at once, least-loaded alone would put a where c was, and c where a was.
+    const pids = await e().mainPids(names);
+    for (const n of ['rep-a.service', 'rep-c.service'])
+      await write(n, serviceFile({ description: 'second %n' }));
+    await e().ok(['start', '--replace', dir().path('rep-a.service'), dir().path('rep-c.service')]);
+    const after = await e().settle(
+      Object.fromEntries(names.map((n) => [n, { state: 'active/running', on: before.get(n) ?? [] }])),
+    );
+    const now = await e().mainPids(names);
+    for (const n of names) {
+      const m = onlyMachine(after, n);
+      const description = (await e().systemd(m, [n])).get(n)?.description;
+      const replaced = n === 'rep-a.service' || n === 'rep-c.service';
+      expect(description, n).to.equal(`${replaced ? 'second' : 'first'} ${n}`);
+      if (replaced) expect(now.get(n)?.pid, `${n} restarted`).to.not.equal(pids.get(n)?.pid);
+      else expect(now.get(n)?.pid, `${n} untouched`).to.equal(pids.get(n)?.pid);
+    }
+    figure(`replace: ${names.map((n) => `${n} on ${onlyMachine(after, n)}`).join(', ')}, none moved`);
+    await e().destroy(names);
+    await e().settle(Object.fromEntries(names.map((n) => [n, { state: 'absent' }])));
+  });
+
   it('leaves no unit and no unit file behind once every unit is destroyed', async () => {
     const left = await e().listUnitFiles();
     expect(left.map((f) => f.unit)).to.deep.equal([]);

@@ -109,6 +109,27 @@ describe('engine/engine over the in-memory registry', () => {
     await eventually(async () => expect(await placementOf('a.service')).to.equal(undefined));
   });
 
+  it('keeps the placement of units replaced through inactive, which least-loaded would move', async () => {
+    for (const id of ['m1', 'm2', 'm3']) await machine(id);
+    startEngine('m1');
+    for (const n of ['a', 'b', 'c', 'd']) await registry.submitUnit(unitRecord(`${n}.service`), 'launched');
+    const where = async (): Promise<string[]> =>
+      (await registry.listSchedule()).map((p) => `${p.unit}@${p.machine}`).sort();
+    await eventually(async () =>
+      expect(await where()).to.deep.equal(['a.service@m1', 'b.service@m2', 'c.service@m3', 'd.service@m1']),
+    );
+    // fleetctl start --replace: new contents with desired state inactive, then launched again.
+    for (const n of ['a', 'c']) {
+      await registry.submitUnit(unitRecord(`${n}.service`, [], '/bin/other'), 'inactive', { replace: true });
+    }
+    await eventually(async () => expect(await where()).to.deep.equal(['b.service@m2', 'd.service@m1']));
+    for (const n of ['a', 'c']) await registry.setDesiredState(`${n}.service`, 'launched');
+    // Least-loaded alone would put a on m3 and c on m1.
+    await eventually(async () =>
+      expect(await where()).to.deep.equal(['a.service@m1', 'b.service@m2', 'c.service@m3', 'd.service@m1']),
+    );
+  });
+
   it('moves the units of a machine that vanished', async () => {
     await machine('m1');
     await machine('m2');

@@ -629,6 +629,36 @@ describe('engine/scheduler', () => {
       },
     ]);
 
+    it('places a unit back on the machine it ran on last while that machine can run it', () => {
+      const units = [job('a'), job('b'), job('c'), job('d')];
+      const schedule = new Map([
+        ['b', 'm2'],
+        ['d', 'm1'],
+      ]);
+      const previous = new Map([
+        ['a', 'm1'],
+        ['c', 'm3'],
+      ]);
+      const plan = planCluster({ machines: m3, units, schedule, previous });
+      expect(compact(plan)).to.deep.equal(['+a@m1', '+c@m3']);
+      expect(plan.changes[0]?.reason).to.equal(
+        'desired state launched, not scheduled: back on the machine it ran on last',
+      );
+      // Without the memory, least-loaded moves both.
+      expect(compact(planCluster({ machines: m3, units, schedule }))).to.deep.equal(['+a@m3', '+c@m1']);
+      // A machine that cannot run it any more, or that went away, is passed over.
+      const excluded = planCluster({
+        machines: m3,
+        units: [job('a', { conflicts: ['d'] }), job('b'), job('c'), job('d')],
+        schedule,
+        previous: new Map([
+          ['a', 'm1'],
+          ['c', 'm9'],
+        ]),
+      });
+      expect(compact(excluded)).to.deep.equal(['+a@m3', '+c@m1']);
+    });
+
     it('gives the reason for a push', () => {
       const plan = planCluster(
         snapshot({

@@ -3,15 +3,24 @@ import { describe, it } from 'mocha';
 
 import type { SchedulableUnit } from '../../engine/cluster-snapshot.js';
 import { planCluster } from '../../engine/scheduler.js';
-import { explainPlan, pairSockets, type SocketPairs } from '../../engine/socket-pairs.js';
+import { explainPlan, pairTriggers, type TriggerPairs } from '../../engine/trigger-pairs.js';
 import type { StoredUnit } from '../../registry/model.js';
 import { formatProblem } from '../../unit/problems.js';
 import type { DesiredState } from '../../unit/states.js';
 import { parseUnit } from '../../unit/unit.js';
 
-/** A stored unit from unit-file text; sockets listen on a port, services run a command. */
+/** The first section of each type's test unit: the extra lines of a case go into it. */
+const BODIES: Readonly<Record<string, string>> = {
+  socket: '[Socket]\nListenStream=7000\n',
+  timer: '[Timer]\nOnCalendar=hourly\n',
+  path: '[Path]\nPathChanged=/var/tmp/watched\n',
+  automount: '[Automount]\nTimeoutIdleSec=60\n',
+  mount: '[Mount]\nWhat=tmpfs\nWhere=/srv/data\nType=tmpfs\n',
+};
+
+/** A stored unit from unit-file text; sockets listen on a port, timers elapse, services run a command. */
 function stored(name: string, desiredState: DesiredState, lines: readonly string[] = []): StoredUnit {
-  const body = name.endsWith('.socket') ? '[Socket]\nListenStream=7000\n' : '[Service]\nExecStart=/bin/cat\n';
+  const body = BODIES[name.slice(name.lastIndexOf('.') + 1)] ?? '[Service]\nExecStart=/bin/cat\n';
   const extra = lines.filter((l) => !l.startsWith('X-Fleet:'));
   const fleet = lines.filter((l) => l.startsWith('X-Fleet:')).map((l) => l.slice('X-Fleet:'.length));
   const text = `${body}${extra.join('\n')}${extra.length > 0 ? '\n' : ''}${
@@ -36,7 +45,7 @@ const fleet = (...lines: string[]): string[] => lines.map((l) => `X-Fleet:${l}`)
 /** What a case checks per unit: the desired state and MachineOf the scheduler sees, or absence. */
 type Seen = `${DesiredState}${string}` | 'dropped';
 
-function seen(pairs: SocketPairs, names: readonly string[]): Record<string, Seen> {
+function seen(pairs: TriggerPairs, names: readonly string[]): Record<string, Seen> {
   const byName = new Map(pairs.units.map((u) => [u.name, u]));
   const out: Record<string, Seen> = {};
   for (const n of names) {
@@ -282,12 +291,115 @@ const cases: readonly Case[] = [
         'sockets a.socket and b.socket of service app.service are pinned apart: MachineID m1 vs MachineID m2',
     },
   },
+  {
+    title: 'makes the service follow its timer and loads it with the timer',
+    units: [stored('tick.timer', 'launched'), stored('tick.service', 'inactive')],
+    want: { 'tick.timer': 'launched', 'tick.service': 'loaded MachineOf tick.timer' },
+  },
+  {
+    title: 'pairs a timer with the unit its first valid Unit= names, as systemd does',
+    units: [
+      stored('nightly.timer', 'launched', [
+        'Unit=nightly.timer',
+        'Unit=backup.service',
+        'Unit=other.service',
+      ]),
+      stored('backup.service', 'inactive'),
+      stored('other.service', 'inactive'),
+      stored('nightly.service', 'inactive'),
+    ],
+    want: {
+      'nightly.timer': 'launched',
+      'backup.service': 'loaded MachineOf nightly.timer',
+      'other.service': 'inactive',
+      'nightly.service': 'inactive',
+    },
+  },
+  {
+    title: 'pairs an instance of a timer template with the instance of the same name',
+    units: [
+      stored('job@a.timer', 'launched'),
+      stored('job@a.service', 'inactive'),
+      stored('job@b.service', 'inactive'),
+    ],
+    want: {
+      'job@a.timer': 'launched',
+      'job@a.service': 'loaded MachineOf job@a.timer',
+      'job@b.service': 'inactive',
+    },
+  },
+  {
+    title: 'pairs a path unit with its Unit=, specifiers expanded for the path unit',
+    units: [
+      stored('in@x.path', 'launched', ['Unit=handle@%i.service']),
+      stored('handle@x.service', 'inactive'),
+    ],
+    want: { 'in@x.path': 'launched', 'handle@x.service': 'loaded MachineOf in@x.path' },
+  },
+  {
+    title: 'pairs an automount with the mount of the same name',
+    units: [stored('srv-data.automount', 'launched'), stored('srv-data.mount', 'inactive')],
+    want: { 'srv-data.automount': 'launched', 'srv-data.mount': 'loaded MachineOf srv-data.automount' },
+  },
+  {
+    title: 'makes a new timer join its service where the service already runs',
+    units: [stored('tick.timer', 'launched'), stored('tick.service', 'launched')],
+    schedule: { 'tick.service': 'm2' },
+    want: { 'tick.timer': 'launched MachineOf tick.service', 'tick.service': 'launched' },
+  },
+  {
+    title: 'leaves a stopped timer unpaired',
+    units: [stored('tick.timer', 'inactive'), stored('tick.service', 'inactive')],
+    want: { 'tick.timer': 'inactive', 'tick.service': 'inactive' },
+  },
+  {
+    title: 'refuses a timer and its service pinned to different machines',
+    units: [
+      stored('tick.timer', 'launched', fleet('MachineID=m1')),
+      stored('tick.service', 'inactive', fleet('MachineID=m2')),
+    ],
+    want: { 'tick.timer': 'dropped', 'tick.service': 'dropped' },
+    unplaceable: {
+      'tick.timer':
+        'timer tick.timer and its service tick.service are pinned apart: MachineID m1 vs MachineID m2',
+      'tick.service':
+        'timer tick.timer and its service tick.service are pinned apart: MachineID m1 vs MachineID m2',
+    },
+  },
+  {
+    title: 'refuses a global path unit whose service is not global',
+    units: [stored('watch.path', 'launched', fleet('Global=true')), stored('watch.service', 'inactive')],
+    want: { 'watch.path': 'launched', 'watch.service': 'dropped' },
+    unplaceable: {
+      'watch.path':
+        'path watch.path is global but its service watch.service is not: make both global or neither',
+      'watch.service':
+        'path watch.path is global but its service watch.service is not: make both global or neither',
+    },
+  },
+  {
+    title: 'groups a socket and a timer of one service, and names both when they are pinned apart',
+    units: [
+      stored('app.socket', 'launched', fleet('MachineID=m1')),
+      stored('app.timer', 'launched', fleet('MachineID=m2')),
+      stored('app.service', 'inactive'),
+    ],
+    want: { 'app.socket': 'dropped', 'app.timer': 'dropped', 'app.service': 'dropped' },
+    unplaceable: {
+      'app.socket':
+        'socket app.socket and timer app.timer of service app.service are pinned apart: MachineID m1 vs MachineID m2',
+      'app.timer':
+        'socket app.socket and timer app.timer of service app.service are pinned apart: MachineID m1 vs MachineID m2',
+      'app.service':
+        'socket app.socket and timer app.timer of service app.service are pinned apart: MachineID m1 vs MachineID m2',
+    },
+  },
 ];
 
-describe('engine/socket-pairs: pairSockets', () => {
+describe('engine/trigger-pairs: pairTriggers', () => {
   for (const c of cases) {
     it(c.title, () => {
-      const pairs = pairSockets(c.units, new Map(Object.entries(c.schedule ?? {})));
+      const pairs = pairTriggers(c.units, new Map(Object.entries(c.schedule ?? {})));
       expect(seen(pairs, Object.keys(c.want))).to.deep.equal(c.want);
       expect(Object.fromEntries(pairs.unplaceable.map((u) => [u.unit, u.reason]))).to.deep.equal(
         c.unplaceable ?? {},
@@ -295,14 +407,14 @@ describe('engine/socket-pairs: pairSockets', () => {
     });
   }
 
-  it('passes units without sockets through unchanged, the same objects and order', () => {
+  it('passes units without triggers through unchanged, the same objects and order', () => {
     const units = [
       stored('b.service', 'launched', fleet('MachineOf=a.service')),
       stored('a.service', 'loaded', fleet('MachineMetadata=region=eu')),
       stored('g.service', 'inactive', fleet('Global=true')),
       stored('lonely.socket', 'launched'),
     ];
-    const pairs = pairSockets(units, new Map([['a.service', 'm1']]));
+    const pairs = pairTriggers(units, new Map([['a.service', 'm1']]));
     expect(pairs.units).to.deep.equal(
       units.map((u): SchedulableUnit => ({
         name: u.unit.name,
@@ -317,24 +429,24 @@ describe('engine/socket-pairs: pairSockets', () => {
   });
 
   it('tells the cause of a contradiction', () => {
-    const pairs = pairSockets(
+    const pairs = pairTriggers(
       [stored('echo.socket', 'launched', fleet('Global=true')), stored('echo.service', 'inactive')],
       new Map(),
     );
     expect(pairs.unplaceable[0]?.cause).to.deep.equal({
-      kind: 'socket-pair',
+      kind: 'trigger-pair',
       problem: 'global-mismatch',
-      service: 'echo.service',
-      sockets: ['echo.socket'],
+      target: 'echo.service',
+      triggers: ['echo.socket'],
     });
   });
 });
 
-describe('engine/socket-pairs with the scheduler', () => {
+describe('engine/trigger-pairs with the scheduler', () => {
   const machines = ['m1', 'm2', 'm3'].map((id) => ({ id, metadata: {} }));
   const place = (units: readonly StoredUnit[], schedule: Record<string, string> = {}, live = machines) => {
     const current = new Map(Object.entries(schedule));
-    const pairs = pairSockets(units, current);
+    const pairs = pairTriggers(units, current);
     const plan = planCluster({ units: pairs.units, machines: live, schedule: current });
     const explained = explainPlan(plan, pairs);
     const next = new Map(current);
@@ -354,6 +466,25 @@ describe('engine/socket-pairs with the scheduler', () => {
     expect(r.schedule).to.deep.equal({ 'a.service': 'm1', 'echo.service': 'm2', 'echo.socket': 'm2' });
     const echo = r.explained.changes.find((c) => c.unit === 'echo.service');
     expect(echo).to.deep.include({ kind: 'schedule', desiredState: 'loaded' });
+  });
+
+  it('places a timer and its service on one machine, and moves them together', () => {
+    const units = [
+      stored('a.service', 'launched'),
+      stored('tick.service', 'inactive'),
+      stored('tick.timer', 'launched'),
+    ];
+    const r = place(units);
+    expect(r.schedule).to.deep.equal({ 'a.service': 'm1', 'tick.service': 'm2', 'tick.timer': 'm2' });
+    const tick = r.explained.changes.find((c) => c.unit === 'tick.service');
+    expect(tick).to.deep.include({ kind: 'schedule', desiredState: 'loaded' });
+    const moved = place(
+      units,
+      r.schedule,
+      machines.filter((m) => m.id !== 'm2'),
+    );
+    expect(moved.schedule['tick.timer']).to.be.oneOf(['m1', 'm3']);
+    expect(moved.schedule['tick.service']).to.equal(moved.schedule['tick.timer']);
   });
 
   it('moves the pair together when its machine goes away', () => {
