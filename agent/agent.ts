@@ -12,6 +12,8 @@ import { AgentPresence } from './presence.js';
 import type { SystemdManager, SystemdSubscription } from './systemd-manager.js';
 import { TaskExecutor } from './task-executor.js';
 import { UnitStatePublisher } from './unit-state-publisher.js';
+import type { MetricsHooks } from '../lib/metrics.js';
+import type { EventSink } from '../unit/cluster-events.js';
 
 /** The registry roles the agent uses: its own schedule, global units, unit contents, presence. */
 export type AgentRegistry = MachineViewRegistry & MachineStore;
@@ -43,6 +45,10 @@ export interface AgentDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly config: AgentConfig;
+  /** Where the agent records what it does and sees (cluster events); default nowhere. */
+  readonly events?: EventSink;
+  /** Told of each reconcile (lib/metrics.ts); default none. */
+  readonly metrics?: MetricsHooks;
 }
 
 /**
@@ -121,6 +127,7 @@ export class Agent {
         this.publisher.trigger();
         this.loop?.trigger();
       },
+      ...(deps.events === undefined ? {} : { events: deps.events, machine: deps.machineId }),
     });
     const publishIntervalMs = Math.max(1000, (config.ttlSeconds * 1000) / 2);
     this.publisher = new UnitStatePublisher({
@@ -168,6 +175,9 @@ export class Agent {
       logger: this.log,
       backoff: retryBackoff(config.reconcileIntervalMs),
       reconcile: (s) => this.reconcile(s),
+      onRunEnd: (ok, ms) => {
+        this.deps.metrics?.reconciled('agent', ok, ms / 1000);
+      },
     });
     this.loop = loop;
     const publisher = this.publisher;
@@ -220,6 +230,11 @@ export class Agent {
       });
     }
     if (options.release === true || options.stopUnits === true) {
+      this.deps.events?.record({
+        kind: 'machine-left',
+        machine: this.deps.machineId,
+        message: `machine ${this.deps.machineId} left the cluster (fleetd stopped and withdrew its presence)`,
+      });
       await this.presenceKeeper.release();
       this.log.info('machine presence revoked: the machine left the cluster');
     }
@@ -275,8 +290,18 @@ export class Agent {
     for (const name of launched) if (!wanted.has(name)) launched.delete(name);
     for (const d of desired) {
       const s = statusByName.get(d.name);
-      if (d.desiredState === 'launched' && s !== undefined && s.activeState === 'active')
+      if (d.desiredState === 'launched' && s !== undefined && s.activeState === 'active') {
+        if (!launched.has(d.name)) {
+          // Running before this agent started it: a restarted fleetd takes it over untouched.
+          this.deps.events?.record({
+            kind: 'adopted',
+            unit: d.name,
+            machine: this.deps.machineId,
+            message: 'already running here; adopted without a restart',
+          });
+        }
         launched.add(d.name);
+      }
     }
     this.publisher.markDirty(names);
     this.rounds++;

@@ -9,6 +9,7 @@ import { serializeUnitFile } from '../unit/serialize.js';
 import { isTemplate } from '../unit/unit-name.js';
 import type { AgentTask, DesiredAgentUnit } from './plan.js';
 import type { SystemdManager, UnitStatus } from './systemd-manager.js';
+import type { EventSink } from '../unit/cluster-events.js';
 
 /** How many groups of systemd tasks (one unit's, or a socket's and its service's) run at once. */
 const CONCURRENCY = 32;
@@ -55,6 +56,10 @@ export interface TaskExecutorDeps {
   readonly unitRecord: (name: string, hash: string) => Promise<UnitRecord | undefined>;
   /** A unit record already read, by hash, without a registry read. */
   readonly cachedRecord: (hash: string) => UnitRecord | undefined;
+  /** Where starts, stops and their results are recorded (cluster events); default nowhere. */
+  readonly events?: EventSink;
+  /** This machine's ID, for the events. */
+  readonly machine?: string;
 }
 
 export function sha1(text: string): string {
@@ -289,6 +294,15 @@ export class TaskExecutor {
     return loads > 0;
   }
 
+  private event(kind: 'started' | 'stopped' | 'failed', unit: string, message: string): void {
+    this.deps.events?.record({
+      kind,
+      unit,
+      ...(this.deps.machine === undefined ? {} : { machine: this.deps.machine }),
+      message,
+    });
+  }
+
   private async runTask(task: AgentTask, wanted: ReadonlyMap<string, DesiredAgentUnit>): Promise<void> {
     const { systemd } = this.deps;
     const fields =
@@ -301,6 +315,7 @@ export class TaskExecutor {
           // systemd refuses to stop a template; its instances end with their connections.
           if (!isTemplate(task.unit)) await systemd.stopUnit(task.unit);
           await systemd.removeUnit(task.unit);
+          this.event('stopped', task.unit, `stopped and unloaded: ${task.reason}`);
           this.fileHashes.delete(task.unit);
           this.launched.delete(task.unit);
           break;
@@ -328,13 +343,17 @@ export class TaskExecutor {
         case 'stop':
           await systemd.stopUnit(task.unit);
           this.launched.delete(task.unit);
+          this.event('stopped', task.unit, `stopped: ${task.reason}`);
           break;
         case 'start': {
           const result = await systemd.startUnit(task.unit);
           // Remember it whatever the result: a unit that fails to start is reported failed and
           // not started again in a loop (systemd's Restart= governs retries).
           this.launched.add(task.unit);
-          if (result !== 'done') this.log.warn('start job did not succeed', { ...fields, result });
+          if (result !== 'done') {
+            this.log.warn('start job did not succeed', { ...fields, result });
+            this.event('failed', task.unit, `start job ended with systemd result ${result}: ${task.reason}`);
+          } else this.event('started', task.unit, `started: ${task.reason}`);
           break;
         }
       }

@@ -11,6 +11,7 @@ import { describeError } from '../lib/errors.js';
 import { createLogger, silentLogger, type LogLevel } from '../lib/logger.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { Sampler, toParent, type EngineSettings, type ParentMessage } from './scale-ipc.js';
+import { EventRecorder } from '../registry/event-recorder.js';
 
 async function main(): Promise<void> {
   const settings = JSON.parse(process.argv[2] ?? '{}') as EngineSettings;
@@ -30,6 +31,16 @@ async function main(): Promise<void> {
     registry,
     clock: systemClock,
     logger,
+    // Events on, as fleetd records them (fleetd.ts): one recorder per fleetd.
+    events: new EventRecorder({
+      store: registry,
+      reporter: 'engine-host',
+      clock: systemClock,
+      logger,
+      retention: { maxAgeMs: 86_400_000 },
+      maxCount: 10_000,
+      trimIf: () => true,
+    }),
     config: {
       reconcileIntervalMs: settings.reconcileIntervalMs,
       leaseTtlSeconds: (5 * settings.reconcileIntervalMs) / 1000,

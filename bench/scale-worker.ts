@@ -15,6 +15,7 @@ import { createLogger, silentLogger, type LogLevel } from '../lib/logger.js';
 import { AGENT_RECONCILE_INTERVAL_MS } from '../fleetd/fleetd.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { Sampler, addCounts, toParent, type ParentMessage, type WorkerSettings } from './scale-ipc.js';
+import { EventRecorder } from '../registry/event-recorder.js';
 
 /** How many machines of one worker announce themselves at once (a cluster booting). */
 const START_CONCURRENCY = 16;
@@ -61,6 +62,15 @@ async function main(): Promise<void> {
       systemd,
       clock: systemClock,
       logger,
+      // Events on, as fleetd records them (fleetd.ts): one recorder per fleetd.
+      events: new EventRecorder({
+        store: registry,
+        reporter: machineId(m),
+        clock: systemClock,
+        logger,
+        retention: { maxAgeMs: 86_400_000 },
+        maxCount: 10_000,
+      }),
       config: {
         ttlSeconds: settings.agentTtlSeconds,
         reconcileIntervalMs: AGENT_RECONCILE_INTERVAL_MS,

@@ -382,6 +382,8 @@ export class Fleetd {
       systemd: stack.systemd,
       clock,
       logger: this.log,
+      events,
+      metrics: this.metrics,
       config: {
         ttlSeconds: config.agentTtlMs / 1000,
         reconcileIntervalMs: AGENT_RECONCILE_INTERVAL_MS,

@@ -15,6 +15,7 @@ import { isTemplate } from '../../unit/unit-name.js';
 import { parseUnit } from '../../unit/unit.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
+import type { ClusterEventInput } from '../../unit/cluster-events.js';
 
 /** A unit record from unit-file text. */
 function recordOf(name: string, text: string): UnitRecord {
@@ -160,6 +161,42 @@ describe('agent/agent over the in-memory registry and systemd', () => {
     expect((await registry.listMachines()).map((m) => [m.id, m.publicIp])).to.deep.equal([
       ['m1', '10.250.0.11'],
     ]);
+  });
+
+  it('records the units it starts and stops, and adopts running ones after a restart (cluster events)', async () => {
+    const systemd = new InMemorySystemdManager();
+    const seen: ClusterEventInput[] = [];
+    const make = () =>
+      new Agent({
+        machineId: 'm1',
+        registry,
+        systemd,
+        clock: systemClock,
+        logger: new MemoryLogger(),
+        config: config({ bootId: 'boot-1' }),
+        events: { record: (e) => seen.push(e) },
+      });
+    const first = make();
+    await first.start();
+    await schedule(recordOf('web.service', '[Service]\nExecStart=/bin/true\n'), 'm1');
+    await eventually(() => {
+      expect(seen.map((e) => `${e.kind} ${e.unit ?? ''} ${e.machine ?? ''}`)).to.deep.equal([
+        'started web.service m1',
+      ]);
+    });
+    expect(seen[0]?.message).to.match(/^started: unit newly loaded and desired state is launched/);
+    await first.close();
+    seen.length = 0;
+    const second = make();
+    agents.push(second);
+    await second.start();
+    await eventually(() => {
+      expect(seen.map((e) => `${e.kind} ${e.unit ?? ''}`)).to.deep.equal(['adopted web.service']);
+    });
+    await schedule(recordOf('web.service', '[Service]\nExecStart=/bin/true\n'), 'm1', 'loaded');
+    await eventually(() => {
+      expect(seen.map((e) => e.kind)).to.deep.equal(['adopted', 'stopped']);
+    });
   });
 
   it('loads and starts a unit scheduled here and reports it active/running', async () => {
