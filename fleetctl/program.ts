@@ -3,6 +3,7 @@ import { describeError, isFleetError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 import { normalizeArgv } from './argv.js';
 import { registerCat } from './commands/cat.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerDestroy } from './commands/destroy.js';
 import { registerDrain } from './commands/drain.js';
 import { registerEvents } from './commands/events.js';
@@ -32,6 +33,7 @@ export type { RunOptions } from './context.js';
 /** Every command, in the order help lists them. */
 const COMMANDS = [
   registerCat,
+  registerCompletion,
   registerDestroy,
   registerDrain,
   registerEvents,
