@@ -14,38 +14,12 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 
 import { usageText } from '../fleetd/config-usage.js';
+import { DEFAULT_OUT_DIR, REPO_DIR, artifactNames, debianArch, packageVersion } from './artifacts.js';
 import { bundle, makeExecutable, type BundledPackage } from './bundle.js';
 import { defaultFleetConf } from './fleet-conf.js';
 import { renderManPage } from './man-page.js';
 
 const run = promisify(execFile);
-
-/** The repository: dist/packaging/build.js -> ../.. */
-export const REPO_DIR = join(dirname(fileURLToPath(import.meta.url)), '../..');
-/** Where `npm run package` writes, and where the test harness looks for the package. */
-export const DEFAULT_OUT_DIR = join(REPO_DIR, 'dist/package');
-
-/** Debian's name for this machine's architecture. */
-export function debianArch(arch: string = process.arch): string {
-  const known: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'armhf', ppc64: 'ppc64el', s390x: 's390x' };
-  const deb = known[arch];
-  if (deb === undefined) throw new Error(`no Debian architecture for Node's ${arch}`);
-  return deb;
-}
-
-/** The file names of one build. */
-export function artifactNames(version: string, arch: string = process.arch): { deb: string; tar: string } {
-  return {
-    deb: `fleet-ts_${version}_${debianArch(arch)}.deb`,
-    tar: `fleet-ts-${version}-linux-${arch}.tar.gz`,
-  };
-}
-
-/** package.json's version. */
-export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 /** The Debian package's conffiles: dpkg keeps an operator's edits to them on upgrade. */
 const CONFFILES = ['/etc/fleet/fleet.conf'];
@@ -271,6 +245,11 @@ export async function buildPackage(options: { version?: string; outDir?: string 
   const packages = await bundle({ repoDir: REPO_DIR, distDir: join(REPO_DIR, 'dist'), outFile: bundleFile, version });
   const binary = join(outDir, 'fleet-ts');
   await makeExecutable({ bundleFile, workDir: join(work, 'sea'), outBinary: binary, strip: true });
+  // The executable under its two names, for running it from the build directory.
+  for (const name of ['fleetd', 'fleetctl']) {
+    rmSync(join(outDir, name), { force: true });
+    symlinkSync('fleet-ts', join(outDir, name));
+  }
   const root = join(work, 'root');
   await stageFiles({ root, binary, version, packages });
   const names = artifactNames(version);

@@ -9,10 +9,18 @@ import { setFlagsFromString } from 'node:v8';
 import { programFor } from './program-name.js';
 
 /**
- * The V8 flags dist/fleetd/main.js gets from its shebang (fleetd/units/fleetd.service explains
- * them). A single executable takes no Node flags on its command line, so fleetd sets them itself
- * before its code loads. --max-semi-space-size is fixed when the heap is made, before this runs:
- * the packaged unit passes it in NODE_OPTIONS.
+ * The V8 flags dist/fleetd/main.js gets from its shebang, for a small long-running daemon. A
+ * single executable takes no Node flags on its command line, so fleetd sets them itself before
+ * its code loads:
+ *   --no-concurrent-recompilation  optimizes hot functions on the main thread instead of
+ *       background threads, whose compiler memory stays behind in their own malloc arenas after
+ *       the work is done (about 6 MiB of RSS, not returned to the system).
+ *   --optimize-for-size  makes V8 grow the old generation in small steps, so garbage from a burst
+ *       of work (starting many units) does not stay in the RSS of an idle fleetd until V8's
+ *       memory reducer runs, tens of seconds later. The price is more collections under load.
+ * The shebang's third flag, --max-semi-space-size=2, sizes the young generation when the heap is
+ * made, before any code runs, so it cannot be set here; passed in NODE_OPTIONS it would also make
+ * V8 reject the executable's code cache (its flags must match the build's).
  */
 const FLEETD_V8_FLAGS = ['--no-concurrent-recompilation', '--optimize-for-size'];
 

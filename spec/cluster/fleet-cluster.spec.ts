@@ -134,13 +134,7 @@ describe('systemd-fixtures/cluster: FleetCluster with three machines', function 
   });
 
   it('runs fleetctl inside a machine without an --endpoint (/var/run/fleet.sock)', async () => {
-    const r = await c().exec('m2', [
-      'node',
-      '/opt/fleet-ts/dist/fleetctl/main.js',
-      'list-machines',
-      '--full',
-      '--no-legend',
-    ]);
+    const r = await c().exec('m2', ['fleetctl', 'list-machines', '--full', '--no-legend']);
     expect(r.code, r.stderr).to.equal(0);
     expect(listedIds(r.stdout)).to.deep.equal(
       c()

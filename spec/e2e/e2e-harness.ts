@@ -21,8 +21,8 @@ import {
 } from '../../systemd-fixtures/cluster/fleet-cluster.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
 
-/** fleetctl as installed in every machine (the repository is bound at /opt/fleet-ts). */
-export const MACHINE_FLEETCTL = ['node', '/opt/fleet-ts/dist/fleetctl/main.js'];
+/** fleetctl as the package installs it in every machine: /usr/bin/fleetctl, on PATH. */
+export const MACHINE_FLEETCTL = ['fleetctl'];
 
 /** Prints one figure on one line, so a CI log can be grepped for `e2e:`. */
 export function figure(text: string): void {

@@ -1,22 +1,19 @@
 import { expect } from 'chai';
 import { describe, it, before, after, afterEach } from 'mocha';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
 import type { UnitRecord } from '../../registry/model.js';
-import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
+import { installPackage, packagedLab } from '../../systemd-fixtures/cluster/fleetd-install.js';
+import type { LabMachine } from '../../systemd-fixtures/lab/lab.js';
 import { formatProblem } from '../../unit/problems.js';
 import { parseUnit } from '../../unit/unit.js';
 import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
-import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
-/** The repository (this file runs from dist/spec/e2e/): bound into every machine at /opt/fleet-ts. */
-const REPO_ROOT = repoRoot();
-const SERVICE_FILE = join(REPO_ROOT, 'fleetd/units/fleetd.service');
 
 const ECHO_PORT = 7001;
 const GREET_PORT = 7002;
@@ -86,7 +83,7 @@ function ask(host: string, port: number, timeoutMs = 3000): Promise<string> {
  */
 describe('e2e: socket activation in a lab of two machines running fleetd', function () {
   this.timeout(60_000);
-  const lab = new Lab({ name: 'sock', machines: 2, bindRo: [{ host: REPO_ROOT, machine: '/opt/fleet-ts' }] });
+  const lab = packagedLab('sock', 2);
   const prefix = `/sock-${randomBytes(4).toString('hex')}/`;
   let etcd: EtcdInstance | undefined;
   let registry: EtcdRegistry | undefined;
@@ -123,17 +120,10 @@ describe('e2e: socket activation in a lab of two machines running fleetd', funct
     const etcdUrl = etcd.endpoints.find((e) => e.includes(lab.hostIp));
     if (etcdUrl === undefined) throw new Error(`etcd does not listen on ${lab.hostIp}`);
     registry = new EtcdRegistry({ endpoints: [etcd.clientUrl], prefix });
-    const service = await readFile(SERVICE_FILE, 'utf8');
     for (const m of lab.machines) {
       await mkdir(join(m.rootDir, 'etc/fleet'), { recursive: true });
       await writeFile(join(m.rootDir, 'etc/fleet/fleet.conf'), fleetConf(etcdUrl, prefix));
-      await writeFile(join(m.rootDir, 'etc/systemd/system/fleetd.service'), service);
-      const r = await lab.exec(m.index, [
-        'sh',
-        '-c',
-        'systemctl daemon-reload && systemctl start fleetd.service',
-      ]);
-      expect(r.code, r.stderr).to.equal(0);
+      await installPackage(lab, m.index);
     }
     await eventually(async () => expect(await reg().listMachines()).to.have.length(2), {
       timeoutMs: 30_000,

@@ -53,6 +53,7 @@ describe('fleetctl command line: help, version, flags, environment, endpoints', 
       expect(help).to.contain(`\nVERSION:\n\t${VERSION}\n`);
       const commands = [
         'cat',
+        'completion',
         'destroy',
         'drain',
         'events',

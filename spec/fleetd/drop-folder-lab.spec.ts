@@ -1,22 +1,18 @@
 import { expect } from 'chai';
 import { describe, it, before, after, afterEach } from 'mocha';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { dropOrigin } from '../../agent/unit-drop-plan.js';
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
-import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
+import { installPackage, packagedLab } from '../../systemd-fixtures/cluster/fleetd-install.js';
+import type { LabMachine } from '../../systemd-fixtures/lab/lab.js';
 import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
 import { unitText } from '../helpers/unit-builders.js';
-import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
-/** The repository (this file runs from dist/spec/fleetd/): bound into every machine at /opt/fleet-ts. */
-const REPO_ROOT = repoRoot();
-/** The unit file fleet-ts ships, installed as it is: it runs /opt/fleet-ts/dist/fleetd/main.js. */
-const SERVICE_FILE = join(REPO_ROOT, 'fleetd/units/fleetd.service');
 /** fleetd's default unit_drop_dir, inside a machine. */
 const DROP_DIR = '/etc/fleet/units';
 
@@ -38,7 +34,7 @@ function fleetConf(etcdUrl: string, prefix: string): string {
  */
 describe('fleetd/drop folder in a lab: unit files dropped on a machine', function () {
   this.timeout(90_000);
-  const lab = new Lab({ name: 'drop', machines: 2, bindRo: [{ host: REPO_ROOT, machine: '/opt/fleet-ts' }] });
+  const lab = packagedLab('drop', 2);
   const prefix = `/drop-${randomBytes(4).toString('hex')}/`;
   let etcd: EtcdInstance | undefined;
   let registry: EtcdRegistry | undefined;
@@ -90,17 +86,10 @@ describe('fleetd/drop folder in a lab: unit files dropped on a machine', functio
     const etcdUrl = etcd.endpoints.find((e) => e.includes(lab.hostIp));
     if (etcdUrl === undefined) throw new Error(`etcd does not listen on ${lab.hostIp}`);
     registry = new EtcdRegistry({ endpoints: [etcd.clientUrl], prefix });
-    const service = await readFile(SERVICE_FILE, 'utf8');
     for (const m of lab.machines) {
       await mkdir(join(m.rootDir, 'etc/fleet'), { recursive: true });
       await writeFile(join(m.rootDir, 'etc/fleet/fleet.conf'), fleetConf(etcdUrl, prefix));
-      await writeFile(join(m.rootDir, 'etc/systemd/system/fleetd.service'), service);
-      const r = await lab.exec(m.index, [
-        'sh',
-        '-c',
-        'systemctl daemon-reload && systemctl start fleetd.service',
-      ]);
-      expect(r.code, r.stderr).to.equal(0);
+      await installPackage(lab, m.index);
     }
     await eventually(
       async () =>

@@ -5,16 +5,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { EtcdRegistry } from '../../registry/etcd-registry.js';
-import { Lab, type LabMachine } from '../../systemd-fixtures/lab/lab.js';
+import { installPackage, packagedLab } from '../../systemd-fixtures/cluster/fleetd-install.js';
+import type { LabMachine } from '../../systemd-fixtures/lab/lab.js';
 import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
-import { repoRoot } from '../../systemd-fixtures/repo-root.js';
 
-/** The repository (this file runs from dist/spec/fleetd/): bound into every machine at /opt/fleet-ts. */
-const REPO_ROOT = repoRoot();
-/** The unit file fleet-ts ships, installed as it is: it runs /opt/fleet-ts/dist/fleetd/main.js. */
-const SERVICE_FILE = join(REPO_ROOT, 'fleetd/units/fleetd.service');
 
 /** What each machine's fleet.conf says besides etcd: role=web on m1, role=db on m2. */
 function fleetConf(machine: LabMachine, etcdUrl: string, prefix: string): string {
@@ -34,13 +30,13 @@ function fleetConf(machine: LabMachine, etcdUrl: string, prefix: string): string
 
 /**
  * fleetd as a systemd service in real machines: a two-machine lab, etcd on the host's bridge
- * address, fleetd installed from fleetd/units/fleetd.service and configured by
+ * address, fleetd installed by the Debian package (npm run package) and configured by
  * /etc/fleet/fleet.conf in each machine. The test drives the registry directly (no fleetctl) and
  * checks what systemd does inside the machines.
  */
 describe('fleetd/fleetd in a lab: two machines running fleetd as a systemd service', function () {
   this.timeout(90_000);
-  const lab = new Lab({ name: 'fd', machines: 2, bindRo: [{ host: REPO_ROOT, machine: '/opt/fleet-ts' }] });
+  const lab = packagedLab('fd', 2);
   const prefix = `/fd-${randomBytes(4).toString('hex')}/`;
   let etcd: EtcdInstance | undefined;
   let registry: EtcdRegistry | undefined;
@@ -74,17 +70,10 @@ describe('fleetd/fleetd in a lab: two machines running fleetd as a systemd servi
     const etcdUrl = etcd.endpoints.find((e) => e.includes(lab.hostIp));
     if (etcdUrl === undefined) throw new Error(`etcd does not listen on ${lab.hostIp}`);
     registry = new EtcdRegistry({ endpoints: [etcd.clientUrl], prefix });
-    const service = await readFile(SERVICE_FILE, 'utf8');
     for (const m of lab.machines) {
       await mkdir(join(m.rootDir, 'etc/fleet'), { recursive: true });
       await writeFile(join(m.rootDir, 'etc/fleet/fleet.conf'), fleetConf(m, etcdUrl, prefix));
-      await writeFile(join(m.rootDir, 'etc/systemd/system/fleetd.service'), service);
-      const r = await lab.exec(m.index, [
-        'sh',
-        '-c',
-        'systemctl daemon-reload && systemctl start fleetd.service',
-      ]);
-      expect(r.code, r.stderr).to.equal(0);
+      await installPackage(lab, m.index);
     }
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { FleetError, describeError, isFleetError } from '../../lib/errors.js';
@@ -19,12 +19,16 @@ import {
   clusterStateFile,
   type ClusterState,
 } from './cluster-state.js';
+import { artifactNames, packageVersion } from '../../packaging/artifacts.js';
 import {
+  findPackage,
   fleetConf,
   hostSocketPath,
-  INSTALL_COMMAND,
-  MACHINE_REPO_DIR,
+  installCommand,
+  MACHINE_PACKAGE_DIR,
+  packageBind,
   writeFleetdFiles,
+  type BuiltPackage,
 } from './fleetd-install.js';
 
 export type { CommandResult } from '../lab/run-command.js';
@@ -103,13 +107,15 @@ const DEFAULT_START_TIMEOUT_MS = 90_000;
 
 /**
  * A fleet-ts cluster on this host for end-to-end tests, benchmarks and the quick start: real etcd
- * (one member or three) on the host, a lab of N systemd-nspawn machines (systemd-fixtures/lab)
- * with the repository bound read-only at /opt/fleet-ts, and in each machine fleetd running as
- * the systemd service the repository ships, configured by /etc/fleet/fleet.conf.
+ * (one member or three) on the host, a lab of N systemd-nspawn machines (systemd-fixtures/lab),
+ * and in each machine the Debian package of `npm run package` installed with dpkg: fleetd runs
+ * from /usr/bin/fleetd under the packaged fleetd.service, configured by /etc/fleet/fleet.conf,
+ * and fleetctl is on PATH.
  *
  * Each machine's API socket is reachable from the host ({@link ClusterMachine.socketPath}), so
- * the built fleetctl runs on the host against any machine ({@link fleetctl}); inside a machine,
- * fleetctl's default endpoint /var/run/fleet.sock works too (see fleetd-install.ts).
+ * the packaged fleetctl runs on the host against any machine ({@link fleetctl}); inside a
+ * machine, `fleetctl` with its default endpoint /var/run/fleet.sock works too (see
+ * fleetd-install.ts).
  *
  * Faults: {@link killMachine} / {@link bootMachine} (power cut, same machine-id after boot),
  * {@link cutMachine} / {@link healMachine} (cable), {@link stopEtcd} / {@link startEtcd} (all
@@ -163,33 +169,17 @@ export class FleetCluster {
       throw new FleetError('HARNESS_START_FAILED', `etcdMembers is 1 or 3, not ${String(etcdMembers)}`);
     }
     const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
-    const repo = repoRoot();
-    for (const built of ['dist/fleetd/main.js', 'dist/fleetctl/main.js']) {
-      if (!existsSync(join(repo, built))) {
-        throw new FleetError('HARNESS_START_FAILED', `${join(repo, built)} is missing: run npm run build`);
-      }
-    }
+    const pkg = findPackage(repoRoot(), artifactNames(packageVersion()).deb);
     assertNoOtherOwner(options.name, 'start');
     await FleetCluster.removeLeftovers(options.name, stateDir);
 
-    // fleetctl on every machine's PATH: /usr is the host's, read-only, so a folder of our own is
-    // bound over its /usr/local/bin, holding a fleetctl that runs the bound build.
-    const binDir = join(stateDir, 'bin');
     const lab = new Lab({
       name: options.name,
       machines: options.machines,
-      bindRo: [
-        { host: repo, machine: MACHINE_REPO_DIR },
-        { host: binDir, machine: '/usr/local/bin' },
-      ],
+      writableUsr: true,
+      bindRo: [packageBind(pkg)],
       bootTimeoutMs: Math.max(1_000, deadline - Date.now()),
     });
-    mkdirSync(binDir, { recursive: true });
-    writeFileSync(
-      join(binDir, 'fleetctl'),
-      `#!/bin/sh\nexec node ${MACHINE_REPO_DIR}/dist/fleetctl/main.js "$@"\n`,
-      { mode: 0o755 },
-    );
     await lab.start();
     const state: ClusterState = {
       version: 1,
@@ -204,7 +194,7 @@ export class FleetCluster {
     writeClusterState(stateDir, state);
     try {
       await cluster.startEtcdFirstTime(etcdMembers, stateDir, deadline);
-      await cluster.installFleetd(options, repo);
+      await cluster.installFleetd(options, pkg);
       await cluster.waitUntilReady({ timeoutMs: Math.max(1_000, deadline - Date.now()) });
     } catch (err) {
       await cluster.destroy({ keepJournals: true });
@@ -286,13 +276,14 @@ export class FleetCluster {
   }
 
   /**
-   * Runs the built fleetctl (dist/fleetctl/main.js) on the host against the machine's API socket
-   * (`--endpoint unix://...` before `args`), in this process's working directory. A non-zero exit
-   * is a result, not an error; throws TIMEOUT past `timeoutMs`.
+   * Runs the packaged fleetctl (the executable of `npm run package`, dist/package/fleetctl) on
+   * the host against the machine's API socket (`--endpoint unix://...` before `args`), in this
+   * process's working directory. A non-zero exit is a result, not an error; throws TIMEOUT past
+   * `timeoutMs`.
    */
   fleetctl(ref: MachineRef, args: readonly string[], options: FleetctlOptions = {}): Promise<CommandResult> {
-    const main = join(repoRoot(), 'dist/fleetctl/main.js');
-    return runCommand([process.execPath, main, '--endpoint', this.endpoint(ref), ...args], {
+    const fleetctl = join(repoRoot(), 'dist/package/fleetctl');
+    return runCommand([fleetctl, '--endpoint', this.endpoint(ref), ...args], {
       ...(options.input === undefined ? {} : { input: options.input }),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       env: { PATH: STANDARD_PATH, HOME: process.env.HOME ?? '/root', ...options.env },
@@ -476,8 +467,11 @@ export class FleetCluster {
     }
   }
 
-  /** Writes fleetd's files into every machine, links the sockets for the host, starts fleetd. */
-  private async installFleetd(options: FleetClusterOptions, repo: string): Promise<void> {
+  /**
+   * Writes fleet.conf into every machine, links the sockets for the host, and installs the
+   * package in every machine (which starts fleetd).
+   */
+  private async installFleetd(options: FleetClusterOptions, pkg: BuiltPackage): Promise<void> {
     mkdirSync(this.state.apiDir, { recursive: true });
     for (const m of this.lab.machines) {
       const metadata =
@@ -489,18 +483,24 @@ export class FleetCluster {
         ...(metadata === undefined ? {} : { metadata }),
         ...(options.fleetdConfig === undefined ? {} : { extraLines: options.fleetdConfig }),
       });
-      writeFleetdFiles(m.rootDir, conf, join(repo, 'fleetd/units/fleetd.service'));
+      writeFleetdFiles(m.rootDir, conf);
       const link = this.socketLink(m);
       rmSync(link, { force: true });
       symlinkSync(hostSocketPath(m.rootDir), link);
     }
     await Promise.all(
       this.lab.machines.map(async (m) => {
-        const r = await this.lab.exec(m.index, INSTALL_COMMAND);
+        const r = await this.lab.exec(
+          m.index,
+          installCommand(join(MACHINE_PACKAGE_DIR, pkg.debName), { apiSocketLink: true }),
+          {
+            timeoutMs: 120_000,
+          },
+        );
         if (r.code !== 0) {
           throw new FleetError(
             'HARNESS_START_FAILED',
-            `Cannot start fleetd.service in ${m.name} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
+            `Cannot install the package and start fleetd.service in ${m.name} (exit ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
           );
         }
       }),

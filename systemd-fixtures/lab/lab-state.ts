@@ -35,6 +35,8 @@ export interface LabState {
   readonly hostIp: string;
   readonly bridge: string;
   readonly bindRo: readonly BindMount[];
+  /** Machines have a writable /usr (LabOptions.writableUsr); absent in older state files. */
+  readonly writableUsr?: boolean;
   readonly machines: MachineState[];
 }
 

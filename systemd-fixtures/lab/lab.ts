@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { FleetError } from '../../lib/errors.js';
 import { createMachineCgroups, machineCgroupDirs } from './lab-cgroups.js';
@@ -31,6 +31,9 @@ import { prepareMachineRoot } from './machine-root.js';
 import { launchNspawn, waitForBoot, type BindMount, type NspawnBootOptions } from './nspawn-boot.js';
 import { runCommand, STANDARD_PATH, type CommandResult } from './run-command.js';
 
+/** A machine's /usr overlay changes, beside its root (LabOptions.writableUsr). */
+const USR_UPPER_DIR = 'usr-upper';
+
 export type { BindMount } from './nspawn-boot.js';
 export type { CommandResult } from './run-command.js';
 export type { LabLeftovers } from './lab-leftovers.js';
@@ -48,6 +51,13 @@ export interface LabOptions {
   readonly subnetIndex?: number;
   /** Host paths bound read-only into every machine, e.g. a build dir at /opt/fleet-ts. */
   readonly bindRo?: readonly BindMount[];
+  /**
+   * Give every machine a writable /usr: the host's /usr under an overlay whose changes stay in
+   * the machine's directory (`usr-upper/`, kept across kill and boot), and a dpkg database that
+   * knows the host's packages, so that `dpkg -i` installs a package in the machine as on a real
+   * one. Default false: the host's /usr bound read-only.
+   */
+  readonly writableUsr?: boolean;
   /** Where roots, console logs and the state file live; default /var/lib/fleet-ts-lab/NAME. */
   readonly stateDir?: string;
   /** How long one machine may take to boot; default 30 s. */
@@ -149,7 +159,13 @@ export class Lab {
     if (state === undefined) {
       throw new FleetError('HARNESS_COMMAND_FAILED', `Lab ${name} is not up (no state in ${stateDir})`);
     }
-    const lab = new Lab({ name, machines: state.machines.length, stateDir, bindRo: state.bindRo });
+    const lab = new Lab({
+      name,
+      machines: state.machines.length,
+      stateDir,
+      bindRo: state.bindRo,
+      writableUsr: state.writableUsr === true,
+    });
     lab.state = state;
     lab.opened = true;
     return lab;
@@ -247,7 +263,9 @@ export class Lab {
         hostname: name,
         hosts,
         mountPoints: bindRo.map((bind) => bind.machine),
+        dpkgDatabase: options.writableUsr === true,
       });
+      if (options.writableUsr === true) mkdirSync(join(dir, USR_UPPER_DIR));
       return {
         index,
         name,
@@ -269,6 +287,7 @@ export class Lab {
       hostIp: addresses.hostIp,
       bridge: this.naming.bridge,
       bindRo,
+      writableUsr: options.writableUsr === true,
       machines,
     };
     this.save();
@@ -372,6 +391,9 @@ export class Lab {
       netnsPath: `/run/netns/${machine.netns}`,
       cgroupDirs,
       bindRo: this.requireState().bindRo,
+      ...(this.requireState().writableUsr === true
+        ? { usrUpperDir: join(dirname(machine.rootDir), USR_UPPER_DIR) }
+        : {}),
       consoleLog: machine.consoleLog,
       timeoutMs: this.options?.bootTimeoutMs ?? 30_000,
     };

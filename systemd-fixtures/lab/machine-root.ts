@@ -5,6 +5,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   symlinkSync,
@@ -31,6 +32,12 @@ export interface MachineRootOptions {
   readonly hosts: readonly { readonly ip: string; readonly name: string }[];
   /** Paths inside the machine that nspawn binds something onto. */
   readonly mountPoints: readonly string[];
+  /**
+   * Give the machine a dpkg database (for a writable /usr): the host's package list and file
+   * lists (so dpkg knows what is installed, for dependencies and file ownership) and /etc/dpkg;
+   * no maintainer scripts and no triggers of the host's packages.
+   */
+  readonly dpkgDatabase?: boolean;
 }
 
 /** Files and directories copied from the host's /etc when present. */
@@ -116,7 +123,25 @@ export function prepareMachineRoot(options: MachineRootOptions): string {
   writeFileSync(join(etc, 'hostname'), `${options.hostname}\n`);
   writeFileSync(join(etc, 'hosts'), hostsFile(options.hostname, options.hosts));
   writeSystemdConfig(join(etc, 'systemd'));
+  if (options.dpkgDatabase === true) writeDpkgDatabase(rootDir);
   return machineId;
+}
+
+const HOST_DPKG = '/var/lib/dpkg';
+
+function writeDpkgDatabase(rootDir: string): void {
+  const dpkg = join(rootDir, 'var/lib/dpkg');
+  for (const dir of ['info', 'updates', 'triggers', 'alternatives', 'parts']) {
+    mkdirSync(join(dpkg, dir), { recursive: true });
+  }
+  writeFileSync(join(dpkg, 'status'), readFileSync(join(HOST_DPKG, 'status')));
+  writeFileSync(join(dpkg, 'available'), '');
+  for (const file of readdirSync(join(HOST_DPKG, 'info')).filter((f) => f.endsWith('.list'))) {
+    cpSync(join(HOST_DPKG, 'info', file), join(dpkg, 'info', file));
+  }
+  if (existsSync('/etc/dpkg')) {
+    cpSync('/etc/dpkg', join(rootDir, 'etc/dpkg'), { recursive: true, verbatimSymlinks: true });
+  }
 }
 
 /** The machine-id stored in a prepared root. */

@@ -20,6 +20,12 @@ export interface NspawnBootOptions {
   /** The cgroups nspawn moves itself into before it execs (see lab-cgroups.ts). */
   readonly cgroupDirs: readonly string[];
   readonly bindRo: readonly BindMount[];
+  /**
+   * When set, the machine's /usr is the host's /usr under an overlay whose changes land in this
+   * host directory (kept across boots), so packages can be installed in the machine; otherwise
+   * the host's /usr is bound read-only.
+   */
+  readonly usrUpperDir?: string;
   /** nspawn's stdout and stderr, with the machine's console, are appended here. */
   readonly consoleLog: string;
   readonly timeoutMs: number;
@@ -32,7 +38,7 @@ export function nspawnArgv(options: NspawnBootOptions): string[] {
     '--quiet',
     '-D',
     options.rootDir,
-    '--bind-ro=/usr',
+    options.usrUpperDir === undefined ? '--bind-ro=/usr' : `--overlay=/usr:${options.usrUpperDir}:/usr`,
     ...options.bindRo.map((bind) => `--bind-ro=${bind.host}:${bind.machine}`),
     '-M',
     options.machine,
