@@ -6,7 +6,17 @@
 // Writes DIR (default dist/package/): fleet-ts_V_ARCH.deb, fleet-ts-V-linux-ARCH.tar.gz and the
 // executable itself (fleet-ts), and prints their sizes.
 import { execFile } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,14 +64,19 @@ async function stageFiles(options: {
   symlinkSync('fleetd', join(root, 'usr/bin/fleetctl'));
 
   const unitsDir = join(REPO_DIR, 'fleetd/units');
-  for (const unit of readdirSync(unitsDir).filter((f) => /\.(service|socket)$/.test(f)).sort()) {
+  for (const unit of readdirSync(unitsDir)
+    .filter((f) => /\.(service|socket)$/.test(f))
+    .sort()) {
     file(`lib/systemd/system/${unit}`, readFileSync(join(unitsDir, unit)));
   }
   file('etc/fleet/fleet.conf', defaultFleetConf());
   dir('etc/fleet/units');
 
   const fleetctl = join(root, 'usr/bin/fleetctl');
-  file('usr/share/bash-completion/completions/fleetctl', await fleetctlHelp(fleetctl, ['completion', 'bash']));
+  file(
+    'usr/share/bash-completion/completions/fleetctl',
+    await fleetctlHelp(fleetctl, ['completion', 'bash']),
+  );
 
   // Man pages from --help: fleetd's usage, fleetctl's help and every command's.
   const mainHelp = await fleetctlHelp(fleetctl, ['help']);
@@ -188,7 +203,7 @@ async function buildDeb(root: string, version: string, debFile: string): Promise
       'Description: cluster-wide systemd unit scheduler in the style of CoreOS fleet',
       ' fleet-ts schedules ordinary systemd unit files across a cluster of machines',
       ' that share an etcd v3 cluster. Every machine runs fleetd (the agent and the',
-      ' engine); fleetctl is a drop-in replacement for fleet\'s command-line tool.',
+      " engine); fleetctl is a drop-in replacement for fleet's command-line tool.",
       ' .',
       ' One self-contained executable (Node.js built in): /usr/bin/fleetd, with',
       ' /usr/bin/fleetctl a link to it.',
@@ -234,7 +249,9 @@ export interface BuildResult {
 }
 
 /** Builds everything into `outDir`. Needs `npm run build` first (it bundles dist/). */
-export async function buildPackage(options: { version?: string; outDir?: string } = {}): Promise<BuildResult> {
+export async function buildPackage(
+  options: { version?: string; outDir?: string } = {},
+): Promise<BuildResult> {
   const version = options.version ?? packageVersion();
   if (!/^[0-9][A-Za-z0-9.+~-]*$/.test(version)) throw new Error(`not a Debian version: ${version}`);
   const outDir = options.outDir ?? DEFAULT_OUT_DIR;
@@ -242,7 +259,12 @@ export async function buildPackage(options: { version?: string; outDir?: string 
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const bundleFile = join(work, 'fleet-ts.cjs');
-  const packages = await bundle({ repoDir: REPO_DIR, distDir: join(REPO_DIR, 'dist'), outFile: bundleFile, version });
+  const packages = await bundle({
+    repoDir: REPO_DIR,
+    distDir: join(REPO_DIR, 'dist'),
+    outFile: bundleFile,
+    version,
+  });
   const binary = join(outDir, 'fleet-ts');
   await makeExecutable({ bundleFile, workDir: join(work, 'sea'), outBinary: binary, strip: true });
   // The executable under its two names, for running it from the build directory.
@@ -275,10 +297,14 @@ async function main(argv: readonly string[]): Promise<void> {
     const arg = argv[i];
     if (arg === '--version' && argv[i + 1] !== undefined) version = argv[++i];
     else if (arg === '--out' && argv[i + 1] !== undefined) outDir = argv[++i];
-    else throw new Error(`usage: node dist/packaging/build.js [--version V] [--out DIR] (not ${String(arg)})`);
+    else
+      throw new Error(`usage: node dist/packaging/build.js [--version V] [--out DIR] (not ${String(arg)})`);
   }
   const started = Date.now();
-  const r = await buildPackage({ ...(version === undefined ? {} : { version }), ...(outDir === undefined ? {} : { outDir }) });
+  const r = await buildPackage({
+    ...(version === undefined ? {} : { version }),
+    ...(outDir === undefined ? {} : { outDir }),
+  });
   const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
   process.stdout.write(
     `${r.binary}  ${mb(r.binaryBytes)}\n${r.deb}  ${mb(r.debBytes)}\n${r.tar}  ${mb(r.tarBytes)}\n` +

@@ -97,7 +97,10 @@ export async function bundle(options: {
   }
   return [...roots]
     .map((root) => {
-      const pkg = JSON.parse(readFileSync(join(options.repoDir, root, 'package.json'), 'utf8')) as Record<string, unknown>;
+      const pkg = JSON.parse(readFileSync(join(options.repoDir, root, 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
       const str = (v: unknown): string => (typeof v === 'string' ? v : 'see the package');
       return { name: str(pkg['name']), version: str(pkg['version']), license: str(pkg['license']) };
     })
@@ -129,5 +132,12 @@ export async function makeExecutable(options: {
   chmodSync(options.outBinary, 0o755);
   if (options.strip) await run('strip', ['--strip-all', options.outBinary]);
   const postject = join(dirname(require.resolve('postject/package.json')), 'dist/cli.js');
-  await run(process.execPath, [postject, options.outBinary, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
+  await run(process.execPath, [
+    postject,
+    options.outBinary,
+    'NODE_SEA_BLOB',
+    blob,
+    '--sentinel-fuse',
+    SEA_FUSE,
+  ]);
 }

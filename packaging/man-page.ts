@@ -55,7 +55,10 @@ export function renderManPage(page: ManPage): string {
     out.push(`.SH ${section.title.toUpperCase()}`, ...preformatted(section.text));
   }
   if (page.seeAlso.length > 0) {
-    out.push('.SH SEE ALSO', page.seeAlso.map((ref) => `.BR ${ref.replace(/\((\d)\)$/, ' ($1)')}`).join(',\n'));
+    out.push(
+      '.SH SEE ALSO',
+      page.seeAlso.map((ref) => `.BR ${ref.replace(/\((\d)\)$/, ' ($1)')}`).join(',\n'),
+    );
   }
   return `${out.join('\n')}\n`;
 }

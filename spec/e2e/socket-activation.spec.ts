@@ -14,7 +14,6 @@ import { parseUnit } from '../../unit/unit.js';
 import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-harness.js';
 import { eventually } from '../../systemd-fixtures/eventually.js';
 
-
 const ECHO_PORT = 7001;
 const GREET_PORT = 7002;
 

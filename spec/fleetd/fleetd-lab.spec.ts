@@ -11,7 +11,6 @@ import { startEtcd, type EtcdInstance } from '../../systemd-fixtures/etcd/etcd-h
 import { eventually } from '../../systemd-fixtures/eventually.js';
 import { unitRecord } from '../helpers/registry-builders.js';
 
-
 /** What each machine's fleet.conf says besides etcd: role=web on m1, role=db on m2. */
 function fleetConf(machine: LabMachine, etcdUrl: string, prefix: string): string {
   return [
