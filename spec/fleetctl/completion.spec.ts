@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { before, describe, it } from 'mocha';
 import { spawnSync } from 'node:child_process';
 
 import { run } from '../../fleetctl/program.js';

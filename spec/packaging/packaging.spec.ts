@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { describe, it } from 'mocha';
 
 import { parseConfigFile } from '../../fleetd/config-file.js';
 import { DEPRECATED_OPTIONS, OPTION_LIST } from '../../fleetd/config-options.js';
