@@ -1,12 +1,15 @@
 import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'mocha';
 
 import { parseConfigFile } from '../../fleetd/config-file.js';
 import { DEPRECATED_OPTIONS, OPTION_LIST } from '../../fleetd/config-options.js';
-import { artifactNames, debianArch } from '../../packaging/artifacts.js';
+import { artifactNames, debianArch, REPO_DIR } from '../../packaging/artifacts.js';
 import { defaultFleetConf } from '../../packaging/fleet-conf.js';
 import { renderManPage, roffEscape } from '../../packaging/man-page.js';
 import { programFor } from '../../packaging/program-name.js';
+import { BEGIN_MARKER, END_MARKER, optionsTable, withOptionsTable } from '../../packaging/readme-options.js';
 
 describe('packaging: what npm run package generates', () => {
   describe('the multi-call executable', () => {
@@ -96,6 +99,34 @@ describe('packaging: what npm run package generates', () => {
         '.BR systemctl (1)',
         '',
       ]);
+    });
+  });
+
+  describe("README.md's options table", () => {
+    const readme = readFileSync(join(REPO_DIR, 'README.md'), 'utf8');
+
+    it('is the table generated from the option table behind --help (npm run readme:options rewrites it)', () => {
+      expect(
+        withOptionsTable(readme) === readme,
+        'README.md is out of date: run npm run readme:options',
+      ).to.equal(true);
+    });
+
+    it('lists every option of fleetd, once, with its default', () => {
+      const table = readme.slice(readme.indexOf(BEGIN_MARKER), readme.indexOf(END_MARKER));
+      const names = [...table.matchAll(/^\| `([a-z_]+)` \| ([^|]*) \|/gm)];
+      expect(names.map((m) => m[1])).to.deep.equal(OPTION_LIST.map((o) => o.name));
+      for (const [i, o] of OPTION_LIST.entries()) {
+        expect(names[i]?.[2]?.trim(), o.name).to.equal(o.defaultText === '' ? '' : `\`${o.defaultText}\``);
+      }
+    });
+
+    it('is replaced between its markers, and an edited table is noticed', () => {
+      const edited = readme.replace('| `agent_ttl` | `10s` |', '| `agent_ttl` | `30s` |');
+      expect(edited).not.to.equal(readme);
+      expect(withOptionsTable(edited)).to.equal(readme);
+      expect(optionsTable().split('\n')).to.have.length(OPTION_LIST.length + 2);
+      expect(() => withOptionsTable('# no table')).to.throw(/no options table markers/);
     });
   });
 });
