@@ -30,6 +30,7 @@ interface Bench {
 /** In the order they run: the pure and in-process ones first, the labs last. */
 export const BENCHES: readonly Bench[] = [
   { name: 'scheduler', script: 'scheduler.js' },
+  { name: 'package', script: 'package.js' },
   { name: 'agent-memory', script: 'agent-memory.js', nodeArgs: ['--expose-gc'] },
   { name: 'engine-etcd', script: 'engine-etcd.js' },
   { name: 'scale', script: 'scale.js' },

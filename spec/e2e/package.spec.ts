@@ -31,9 +31,9 @@ describe('e2e: the Debian package on two machines (install, upgrade, removal)', 
   };
   const mainPid = async (m: ClusterMachine | string, unit: string): Promise<string> =>
     (await sh(m, `systemctl show -p MainPID --value ${unit}`)).out;
-  /** unit -> machine (short name) of every listed unit, from fleetctl list-units. */
-  const placements = async (): Promise<Map<string, string>> => {
-    const rows = parseListUnits((await e().ok(LIST_UNITS_ARGS)).stdout);
+  /** unit -> machine (short name) of every listed unit, from fleetctl list-units on `on`. */
+  const placements = async (on: ClusterMachine = e().reachable()): Promise<Map<string, string>> => {
+    const rows = parseListUnits((await e().ok(LIST_UNITS_ARGS, on)).stdout);
     return new Map(rows.map((r) => [r.unit, e().shortName(r.machineId)]));
   };
 
@@ -177,7 +177,7 @@ describe('e2e: the Debian package on two machines (install, upgrade, removal)', 
       async () => {
         const listed = await e().ok(['list-machines', '--no-legend', '--full'], o);
         expect(listed.stdout).not.to.contain(m.machineId);
-        const where = await placements();
+        const where = await placements(o);
         for (const unit of UNITS) expect(where.get(unit), unit).to.equal(o.shortName);
         for (const unit of UNITS)
           expect((await sh(o, `systemctl is-active ${unit}`)).out, unit).to.equal('active');
