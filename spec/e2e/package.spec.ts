@@ -160,7 +160,7 @@ describe('e2e: the Debian package on two machines (install, upgrade, removal)', 
     }
   });
 
-  it('removes the package: fleetd stops, the machine leaves and its units run on the other machine', async () => {
+  it('removes the package: fleetd stops, the machine leaves, its units run on the other machine and on one machine only', async () => {
     const m = busyMachine();
     const o = otherMachine();
     const moving = await unitsOn(m);
@@ -181,6 +181,12 @@ describe('e2e: the Debian package on two machines (install, upgrade, removal)', 
         for (const unit of UNITS) expect(where.get(unit), unit).to.equal(o.shortName);
         for (const unit of UNITS)
           expect((await sh(o, `systemctl is-active ${unit}`)).out, unit).to.equal('active');
+        // No unit on two machines: fleetd's stop stopped the removed machine's units.
+        for (const unit of moving) {
+          expect((await sh(m, `systemctl is-active ${unit}`)).out, `${unit} on ${m.shortName}`).not.to.equal(
+            'active',
+          );
+        }
       },
       {
         timeoutMs: 30_000,
