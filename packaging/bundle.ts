@@ -58,6 +58,33 @@ function protoJson(protoFile: string): string {
   return JSON.stringify(root.toJSON());
 }
 
+/**
+ * dbus-next requires these only for buses that fleetd does not use (abstract sockets, X11 and
+ * launchd session buses), inside try/catch, and they are optional and not installed. Left as
+ * externals, the single executable's require() would look for them on disk and Node would print
+ * "Currently the require() provided to the main script embedded into single-executable
+ * applications only supports loading built-in modules" into fleetd's journal at every start. They
+ * are bundled instead as modules that fail to load as a missing module does, which dbus-next's
+ * try/catch already handles (it then connects with net.createConnection).
+ */
+const OPTIONAL_ABSENT = ['usocket', 'x11', 'event-stream'];
+
+function absentModules(names: readonly string[]): Plugin {
+  const filter = new RegExp(`^(${names.join('|')})$`);
+  return {
+    name: 'fleet-ts-absent-modules',
+    setup(b) {
+      b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'absent-module' }));
+      b.onLoad({ filter: /.*/, namespace: 'absent-module' }, (args) => ({
+        contents:
+          `const e = new Error(${JSON.stringify(`Cannot find module '${args.path}'`)});\n` +
+          `e.code = 'MODULE_NOT_FOUND';\nthrow e;\n`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
 /** An npm package whose code is in the bundle. */
 export interface BundledPackage {
   readonly name: string;
@@ -84,10 +111,7 @@ export async function bundle(options: {
     keepNames: false,
     legalComments: 'none',
     logLevel: 'warning',
-    // dbus-next requires these only for buses that fleetd does not use (abstract sockets, X11
-    // and launchd session buses); they are optional and not installed.
-    external: ['usocket', 'x11', 'event-stream'],
-    plugins: [runtimeFiles(options.version)],
+    plugins: [runtimeFiles(options.version), absentModules(OPTIONAL_ABSENT)],
     metafile: true,
   });
   const roots = new Set<string>();
