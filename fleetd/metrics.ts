@@ -80,7 +80,10 @@ export class FleetMetrics implements MetricsHooks {
 
   constructor() {
     const registers = [this.registry];
-    prom.collectDefaultMetrics({ register: this.registry });
+    // Event-loop lag is sampled by a libuv timer; prom-client's default of every 10 ms woke an idle
+    // fleetd 100 times a second (idle CPU 0.6 % of a core, against 0.2 % without it). Every 100 ms
+    // still shows the stalls an operator cares about.
+    prom.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
     this.etcdRequests = new prom.Counter({
       name: 'fleet_etcd_requests_total',
       help: 'etcd requests sent, by registry operation and result (ok or error)',
