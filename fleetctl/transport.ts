@@ -174,6 +174,28 @@ export class Transport {
     return this.options.endpoint.display;
   }
 
+  /** Where and how a request to `path` goes: the endpoint's base path, socket or host, and scheme. */
+  private prepare(
+    method: string,
+    path: string,
+    headers: http.OutgoingHttpHeaders,
+  ): { fullPath: string; requestOptions: http.RequestOptions; send: typeof http.request } {
+    const { endpoint } = this.options;
+    const base = endpoint.kind === 'unix' ? '' : endpoint.url.pathname.replace(/\/+$/, '');
+    const fullPath = base + path;
+    const requestOptions: http.RequestOptions = { method, path: fullPath, headers, agent: this.agent };
+    if (endpoint.kind === 'unix') {
+      requestOptions.socketPath = endpoint.socketPath;
+      requestOptions.host = 'localhost';
+    } else {
+      requestOptions.host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
+      requestOptions.port = endpoint.url.port === '' ? undefined : Number(endpoint.url.port);
+    }
+    const send =
+      endpoint.kind === 'https' && this.options.tunnel === undefined ? https.request : http.request;
+    return { fullPath, requestOptions, send };
+  }
+
   /**
    * Sends one request to `path` (starting with `/fleet/v1/`) with an optional JSON body. Resolves
    * with any status; rejects with `API_UNREACHABLE` when fleetd cannot be reached in time.
@@ -186,19 +208,8 @@ export class Transport {
       headers['content-type'] = 'application/json';
       headers['content-length'] = Buffer.byteLength(payload);
     }
-    const base = endpoint.kind === 'unix' ? '' : endpoint.url.pathname.replace(/\/+$/, '');
-    const fullPath = base + path;
-    const requestOptions: http.RequestOptions = { method, path: fullPath, headers, agent: this.agent };
-    if (endpoint.kind === 'unix') {
-      requestOptions.socketPath = endpoint.socketPath;
-      requestOptions.host = 'localhost';
-    } else {
-      requestOptions.host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
-      requestOptions.port = endpoint.url.port === '' ? undefined : Number(endpoint.url.port);
-    }
+    const { fullPath, requestOptions, send } = this.prepare(method, path, headers);
     this.options.debug?.(`HTTP ${method} ${endpoint.display.replace(/\/+$/, '')}${fullPath}`);
-    const send =
-      endpoint.kind === 'https' && this.options.tunnel === undefined ? https.request : http.request;
 
     return new Promise<RawResponse>((resolve, reject) => {
       let settled = false;
@@ -248,19 +259,8 @@ export class Transport {
   stream(path: string, onData: (text: string) => void): Promise<RawResponse> {
     const { endpoint, timeoutMs } = this.options;
     const headers: http.OutgoingHttpHeaders = { accept: 'application/x-ndjson, application/json' };
-    const base = endpoint.kind === 'unix' ? '' : endpoint.url.pathname.replace(/\/+$/, '');
-    const fullPath = base + path;
-    const requestOptions: http.RequestOptions = { method: 'GET', path: fullPath, headers, agent: this.agent };
-    if (endpoint.kind === 'unix') {
-      requestOptions.socketPath = endpoint.socketPath;
-      requestOptions.host = 'localhost';
-    } else {
-      requestOptions.host = endpoint.url.hostname.replace(/^\[|\]$/g, '');
-      requestOptions.port = endpoint.url.port === '' ? undefined : Number(endpoint.url.port);
-    }
+    const { fullPath, requestOptions, send } = this.prepare('GET', path, headers);
     this.options.debug?.(`HTTP GET ${endpoint.display.replace(/\/+$/, '')}${fullPath} (streamed)`);
-    const send =
-      endpoint.kind === 'https' && this.options.tunnel === undefined ? https.request : http.request;
     return new Promise<RawResponse>((resolve, reject) => {
       let settled = false;
       const fail = (why: string, cause?: unknown): void => {
